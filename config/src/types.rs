@@ -1,0 +1,142 @@
+//! The validated configuration: every value typed, every default filled.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::Secret;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub offerings: Vec<Offering>,
+    /// IANA zone that decides which billing month "now" is in.
+    pub timezone: String,
+    pub reporting_periods: u8,
+    pub log_level: String,
+    pub agent: AgentSettings,
+}
+
+/// Settings of this agent that the Python agent does not have (`agent:` section).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSettings {
+    /// A plan deleting more than this many accounts/associations is refused unless
+    /// `--allow-mass-delete` is given.
+    pub max_deletions: usize,
+    /// Cancel jobs (scancel) before removing an association or account.
+    pub cancel_jobs: bool,
+    pub apply_mode: ApplyMode,
+    /// Longest a single sacctmgr/sacct/scancel call may take.
+    pub command_timeout: Duration,
+    /// Daemon cycle interval.
+    pub cycle_interval: Duration,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        AgentSettings {
+            max_deletions: 10,
+            cancel_jobs: true,
+            apply_mode: ApplyMode::Auto,
+            command_timeout: Duration::from_secs(120),
+            cycle_interval: Duration::from_secs(300),
+        }
+    }
+}
+
+/// How the executor feeds sacctmgr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// One process per command: exact error attribution.
+    PerChange,
+    /// The whole plan over one `sacctmgr -i` stdin session, verified by re-planning.
+    Batch,
+    /// Batch for large plans, per change for small ones.
+    Auto,
+}
+
+#[derive(Debug, Clone)]
+pub struct Offering {
+    pub name: String,
+    /// API root, always ending in `/api/`.
+    pub api_url: String,
+    pub api_token: Secret,
+    /// 32-character lower-case hex.
+    pub uuid: String,
+    pub verify_ssl: bool,
+    pub order_processing: bool,
+    pub membership_sync: bool,
+    pub reporting: bool,
+    pub slurm: SlurmSettings,
+    /// Component type (= TRES name in passthrough mode) to its settings, in file order.
+    pub components: IndexMap<String, Component>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultAccountPolicy {
+    /// `DefaultAccount=<default_account>`.
+    Common,
+    /// `DefaultAccount=<allocation account>`.
+    Individual,
+    /// No `DefaultAccount=` token.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlurmSettings {
+    pub default_account: String,
+    pub default_account_policy: DefaultAccountPolicy,
+    pub root_account: String,
+    pub customer_prefix: String,
+    pub project_prefix: String,
+    pub allocation_prefix: String,
+    /// Flat tree: projects directly under this account, no customer tier.
+    pub parent_account: Option<String>,
+    pub cluster_name: Option<String>,
+    /// Directory of sacctmgr/sacct/scancel; empty = resolve through PATH.
+    pub slurm_bin_path: String,
+    pub default_partition: Option<String>,
+    pub enforce_offering_partitions: bool,
+    pub qos_default: String,
+    pub qos_downscaled: Option<String>,
+    pub qos_paused: Option<String>,
+    pub qos_enforcement_enabled: bool,
+    pub enforce_offering_qos: Option<bool>,
+    pub soft_delete: bool,
+    pub periodic_limits: PeriodicLimits,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodicLimits {
+    /// When on, Waldur's periodic policy owns the allocation limits and fairshare; the
+    /// agent then does not write the order-time GrpTRESMins (they would fight).
+    pub enabled: bool,
+    pub limit_type: LimitType,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitType {
+    GrpTresMins,
+    MaxTresMins,
+    GrpTres,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountingType {
+    /// Limit comes from this config's `limit`.
+    Usage,
+    /// Limit comes from the Waldur resource.
+    Limit,
+    /// Prepaid: like `Limit`, multiplied by the subscription length in months.
+    One,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Component {
+    pub measured_unit: String,
+    pub label: String,
+    pub unit_factor: f64,
+    pub accounting_type: AccountingType,
+    pub limit: Option<f64>,
+    /// Mapping mode: target TRES -> factor.
+    pub target_components: Option<IndexMap<String, f64>>,
+}

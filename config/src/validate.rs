@@ -1,0 +1,660 @@
+//! Raw -> validated, collecting every problem with its key path and line.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde_json::Value;
+use serde_saphyr::Spanned;
+
+use crate::raw::{known, Leaf, RawAgent, RawBackendSettings, RawComponent, RawConfig, RawOffering};
+use crate::types::*;
+use crate::Secret;
+
+/// Environment variable that supplies the API token when the file gives none.
+pub const TOKEN_ENV: &str = "WALDUR_API_TOKEN";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, e.g. `offerings[0].backend_settings.default_account_policy`.
+    pub path: String,
+    pub line: Option<u64>,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "line {l}: {}: {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+/// The file could not be used; every problem found is listed.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "invalid configuration {} ({} problem(s)):", self.file, self.problems.len())?;
+        for p in &self.problems {
+            writeln!(f, "  {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A loaded configuration and the warnings (unknown keys) found on the way.
+pub struct Loaded {
+    pub config: Config,
+    pub warnings: Vec<Problem>,
+}
+
+/// Reads and validates a configuration file.
+pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: file.clone(),
+        problems: vec![Problem {
+            path: "(file)".into(),
+            line: None,
+            message: format!("cannot read: {e}"),
+        }],
+    })?;
+    let env_token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty());
+    load_str(&file, &text, env_token.as_deref(), path.parent())
+}
+
+/// Validates configuration text. `env_token` stands for the environment variable and
+/// `base_dir` resolves relative `waldur_api_token_file` paths.
+pub fn load_str(
+    file: &str,
+    text: &str,
+    env_token: Option<&str>,
+    base_dir: Option<&Path>,
+) -> Result<Loaded, ConfigError> {
+    let fail = |problems| ConfigError {
+        file: file.to_string(),
+        problems,
+    };
+    let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        // The parser's message may quote the offending value; keep only its kind so a
+        // mistyped token cannot leak.
+        fail(vec![Problem {
+            path: "(document)".into(),
+            line,
+            message: format!("not valid YAML for this schema: {}", redact(&e.to_string())),
+        }])
+    })?;
+    let tree: Value = serde_saphyr::from_str(text).unwrap_or(Value::Null);
+    let mut v = Validator {
+        errors: Vec::new(),
+        warnings: Vec::new(),
+        env_token,
+        base_dir,
+    };
+    v.unknown_keys(&tree);
+    let config = v.config(raw);
+    if v.errors.is_empty() {
+        Ok(Loaded {
+            config,
+            warnings: v.warnings,
+        })
+    } else {
+        Err(fail(v.errors))
+    }
+}
+
+fn redact(message: &str) -> String {
+    // Cut everything after a quote: serde messages put values in quotes or backticks.
+    match message.find(['"', '`', '\'']) {
+        Some(i) => format!("{}…", &message[..i]),
+        None => message.to_string(),
+    }
+}
+
+struct Validator<'a> {
+    errors: Vec<Problem>,
+    warnings: Vec<Problem>,
+    env_token: Option<&'a str>,
+    base_dir: Option<&'a Path>,
+}
+
+fn line_of<T>(s: &Spanned<T>) -> Option<u64> {
+    Some(s.referenced.line()).filter(|l| *l > 0)
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+impl Validator<'_> {
+    fn error(&mut self, path: &str, line: Option<u64>, message: impl Into<String>) {
+        self.errors.push(Problem {
+            path: path.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+
+    fn unknown_keys(&mut self, tree: &Value) {
+        let Value::Object(top) = tree else { return };
+        self.unknown_in(top, "", known::TOP);
+        if let Some(Value::Array(offerings)) = top.get("offerings") {
+            for (i, o) in offerings.iter().enumerate() {
+                let Value::Object(o) = o else { continue };
+                let p = format!("offerings[{i}]");
+                self.unknown_in(o, &p, known::OFFERING);
+                if let Some(Value::Object(bs)) = o.get("backend_settings") {
+                    self.unknown_in(bs, &format!("{p}.backend_settings"), known::BACKEND_SETTINGS);
+                }
+                if let Some(Value::Object(comps)) = o.get("backend_components") {
+                    for (name, c) in comps {
+                        if let Value::Object(c) = c {
+                            self.unknown_in(c, &format!("{p}.backend_components.{name}"), known::COMPONENT);
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(Value::Object(agent)) = top.get("agent") {
+            self.unknown_in(agent, "agent", known::AGENT);
+        }
+    }
+
+    fn unknown_in(&mut self, map: &serde_json::Map<String, Value>, path: &str, known: &[&str]) {
+        for key in map.keys() {
+            if !known.contains(&key.as_str()) {
+                let full = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                self.warnings.push(Problem {
+                    path: full,
+                    line: None,
+                    message: "unknown key, ignored".into(),
+                });
+            }
+        }
+    }
+
+    /// A string leaf. `secret` keeps the value out of messages.
+    fn string(&mut self, leaf: &Leaf, path: &str) -> Option<String> {
+        let s = leaf.as_ref()?;
+        match &s.value {
+            Value::Null => None,
+            Value::String(v) => Some(v.clone()),
+            // Numbers are accepted where a name is expected (a slug like 2024).
+            Value::Number(n) => Some(n.to_string()),
+            other => {
+                let k = kind(other);
+                self.error(path, line_of(s), format!("expected a string, found {k}"));
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, leaf: &Leaf, path: &str, parent_line: Option<u64>) -> String {
+        match self.string(leaf, path) {
+            Some(v) if !v.trim().is_empty() => v,
+            Some(_) => {
+                let line = leaf.as_ref().and_then(line_of).or(parent_line);
+                self.error(path, line, "must not be empty");
+                String::new()
+            }
+            None => {
+                if leaf.is_none() || matches!(leaf.as_ref().map(|s| &s.value), Some(Value::Null)) {
+                    self.error(path, parent_line, "required key is missing");
+                }
+                String::new()
+            }
+        }
+    }
+
+    fn bool(&mut self, leaf: &Leaf, path: &str, default: bool) -> bool {
+        let Some(s) = leaf.as_ref() else { return default };
+        match &s.value {
+            Value::Null => default,
+            Value::Bool(b) => *b,
+            other => {
+                let k = kind(other);
+                self.error(path, line_of(s), format!("expected true or false, found {k}"));
+                default
+            }
+        }
+    }
+
+    fn opt_bool(&mut self, leaf: &Leaf, path: &str) -> Option<bool> {
+        let s = leaf.as_ref()?;
+        match &s.value {
+            Value::Null => None,
+            Value::Bool(b) => Some(*b),
+            other => {
+                let k = kind(other);
+                self.error(path, line_of(s), format!("expected true, false or null, found {k}"));
+                None
+            }
+        }
+    }
+
+    fn number(&mut self, leaf: &Leaf, path: &str) -> Option<f64> {
+        let s = leaf.as_ref()?;
+        match &s.value {
+            Value::Null => None,
+            Value::Number(n) => n.as_f64(),
+            other => {
+                let k = kind(other);
+                self.error(path, line_of(s), format!("expected a number, found {k}"));
+                None
+            }
+        }
+    }
+
+    fn uint(&mut self, leaf: &Leaf, path: &str, range: std::ops::RangeInclusive<u64>, default: u64) -> u64 {
+        let Some(s) = leaf.as_ref() else { return default };
+        match s.value.as_u64() {
+            Some(n) if range.contains(&n) => n,
+            _ if s.value.is_null() => default,
+            _ => {
+                self.error(
+                    path,
+                    line_of(s),
+                    format!("expected a whole number from {} to {}", range.start(), range.end()),
+                );
+                default
+            }
+        }
+    }
+
+    /// A duration: `90s`, `5m`, `1h 30m`, or a number of seconds.
+    fn duration(&mut self, leaf: &Leaf, path: &str, default: Duration) -> Duration {
+        let Some(s) = leaf.as_ref() else { return default };
+        match &s.value {
+            Value::Null => default,
+            Value::Number(n) if n.as_u64().is_some() => Duration::from_secs(n.as_u64().unwrap_or(0)),
+            Value::String(text) => match humantime::parse_duration(text) {
+                Ok(d) if !d.is_zero() => d,
+                _ => {
+                    self.error(path, line_of(s), format!("not a duration: {text:?} (use e.g. 90s, 5m, 1h)"));
+                    default
+                }
+            },
+            other => {
+                let k = kind(other);
+                self.error(path, line_of(s), format!("expected a duration such as 5m, found {k}"));
+                default
+            }
+        }
+    }
+
+    fn name(&mut self, value: String, path: &str, leaf: &Leaf) -> String {
+        if value.is_empty() {
+            return value;
+        }
+        let ok = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !ok {
+            let line = leaf.as_ref().and_then(line_of);
+            self.error(path, line, format!("{value:?} is not a valid SLURM name (letters, digits, '_' and '-' only)"));
+        }
+        value
+    }
+
+    fn config(&mut self, raw: RawConfig) -> Config {
+        let timezone = self.string(&raw.timezone, "timezone").unwrap_or_else(|| "UTC".into());
+        if !timezone_looks_valid(&timezone) {
+            let line = raw.timezone.as_ref().and_then(line_of);
+            self.error("timezone", line, format!("{timezone:?} is not an IANA time zone name such as UTC or Europe/Tallinn"));
+        }
+        let log_level = self.string(&raw.log_level, "log_level").unwrap_or_else(|| "INFO".into());
+        if !["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"].contains(&log_level.to_uppercase().as_str()) {
+            let line = raw.log_level.as_ref().and_then(line_of);
+            self.error("log_level", line, "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL");
+        }
+        let reporting_periods = self.uint(&raw.reporting_periods, "reporting_periods", 1..=12, 2) as u8;
+        let _ = self.bool(&raw.expose_backend_error_details, "expose_backend_error_details", true);
+        let agent = match &raw.agent {
+            Some(a) => self.agent(&a.value),
+            None => AgentSettings::default(),
+        };
+        let mut offerings = Vec::new();
+        match raw.offerings {
+            None => self.error("offerings", None, "required key is missing: list the Waldur offerings to serve"),
+            Some(list) => {
+                if list.value.is_empty() {
+                    self.error("offerings", line_of(&list), "must list at least one offering");
+                }
+                for (i, o) in list.value.into_iter().enumerate() {
+                    let line = line_of(&o);
+                    if let Some(offering) = self.offering(o.value, &format!("offerings[{i}]"), line) {
+                        offerings.push(offering);
+                    }
+                }
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for o in &offerings {
+            if !seen.insert(o.uuid.clone()) {
+                self.error("offerings", None, format!("offering {} is listed twice", o.uuid));
+            }
+        }
+        Config {
+            offerings,
+            timezone,
+            reporting_periods,
+            log_level,
+            agent,
+        }
+    }
+
+    fn agent(&mut self, raw: &RawAgent) -> AgentSettings {
+        let d = AgentSettings::default();
+        let apply_mode = match self.string(&raw.apply_mode, "agent.apply_mode").as_deref() {
+            None | Some("auto") => ApplyMode::Auto,
+            Some("per-change") | Some("per_change") => ApplyMode::PerChange,
+            Some("batch") => ApplyMode::Batch,
+            Some(other) => {
+                let line = raw.apply_mode.as_ref().and_then(line_of);
+                self.error("agent.apply_mode", line, format!("{other:?} is not one of auto, per-change, batch"));
+                ApplyMode::Auto
+            }
+        };
+        AgentSettings {
+            max_deletions: self.uint(&raw.max_deletions, "agent.max_deletions", 0..=1_000_000, d.max_deletions as u64) as usize,
+            cancel_jobs: self.bool(&raw.cancel_jobs, "agent.cancel_jobs", d.cancel_jobs),
+            apply_mode,
+            command_timeout: self.duration(&raw.command_timeout, "agent.command_timeout", d.command_timeout),
+            cycle_interval: self.duration(&raw.cycle_interval, "agent.cycle_interval", d.cycle_interval),
+        }
+    }
+
+    fn offering(&mut self, raw: RawOffering, p: &str, line: Option<u64>) -> Option<Offering> {
+        let name = self.required_string(&raw.name, &format!("{p}.name"), line);
+        let mut api_url = self.required_string(&raw.waldur_api_url, &format!("{p}.waldur_api_url"), line);
+        if !api_url.is_empty() && !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+            let l = raw.waldur_api_url.as_ref().and_then(line_of);
+            self.error(&format!("{p}.waldur_api_url"), l, "must start with http:// or https://");
+        }
+        if !api_url.ends_with('/') {
+            api_url.push('/');
+        }
+        let api_token = self.token(&raw, p, line);
+        let uuid_raw = self.required_string(&raw.waldur_offering_uuid, &format!("{p}.waldur_offering_uuid"), line);
+        let uuid = uuid_raw.replace('-', "").to_ascii_lowercase();
+        if !uuid_raw.is_empty() && (uuid.len() != 32 || !uuid.chars().all(|c| c.is_ascii_hexdigit())) {
+            let l = raw.waldur_offering_uuid.as_ref().and_then(line_of);
+            self.error(&format!("{p}.waldur_offering_uuid"), l, format!("{uuid_raw:?} is not a UUID (32 hex digits, dashes allowed)"));
+        }
+        let backend_type = self.required_string(&raw.backend_type, &format!("{p}.backend_type"), line).to_lowercase();
+        if !backend_type.is_empty() && backend_type != "slurm" {
+            let l = raw.backend_type.as_ref().and_then(line_of);
+            self.error(&format!("{p}.backend_type"), l, format!("{backend_type:?} is not supported: this agent serves SLURM offerings only"));
+        }
+        let verify_ssl = self.bool(&raw.verify_ssl, &format!("{p}.verify_ssl"), true);
+        let mut enabled = |leaf: &Leaf, key: &str| {
+            let v = self.string(leaf, &format!("{p}.{key}")).unwrap_or_default();
+            !v.is_empty()
+        };
+        let order_processing = enabled(&raw.order_processing_backend, "order_processing_backend");
+        let membership_sync = enabled(&raw.membership_sync_backend, "membership_sync_backend");
+        let reporting = enabled(&raw.reporting_backend, "reporting_backend");
+        let _ = self.bool(&raw.stomp_enabled, &format!("{p}.stomp_enabled"), false);
+        let _ = self.string(&raw.username_management_backend, &format!("{p}.username_management_backend"));
+        let slurm = match &raw.backend_settings {
+            Some(bs) => self.slurm(&bs.value, &format!("{p}.backend_settings"), line_of(bs)),
+            None => {
+                self.error(&format!("{p}.backend_settings"), line, "required key is missing");
+                self.slurm(&RawBackendSettings::default(), &format!("{p}.backend_settings"), line)
+            }
+        };
+        let mut components = IndexMap::new();
+        match raw.backend_components {
+            None => self.error(&format!("{p}.backend_components"), line, "required key is missing: list at least one component"),
+            Some(comps) => {
+                for (key, c) in comps.value {
+                    let cp = format!("{p}.backend_components.{key}");
+                    if !key.chars().all(|ch| ch.is_ascii_alphanumeric() || "_-/".contains(ch)) || key.is_empty() {
+                        self.error(&cp, line_of(&c), "component name must be a TRES name such as cpu, mem or gres/gpu");
+                    }
+                    let cl = line_of(&c);
+                    components.insert(key.clone(), self.component(&c.value, &cp, cl));
+                }
+            }
+        }
+        Some(Offering {
+            name,
+            api_url,
+            api_token,
+            uuid,
+            verify_ssl,
+            order_processing,
+            membership_sync,
+            reporting,
+            slurm,
+            components,
+        })
+    }
+
+    fn token(&mut self, raw: &RawOffering, p: &str, line: Option<u64>) -> Secret {
+        // Never echo the token: only its shape is checked.
+        if let Some(s) = raw.waldur_api_token.as_ref() {
+            match &s.value {
+                Value::String(t) if !t.trim().is_empty() => return Secret::new(t.trim()),
+                Value::String(_) | Value::Null => {}
+                _ => {
+                    self.error(&format!("{p}.waldur_api_token"), line_of(s), "expected a string");
+                    return Secret::default();
+                }
+            }
+        }
+        if let Some(file) = self.string(&raw.waldur_api_token_file, &format!("{p}.waldur_api_token_file")) {
+            let path = match self.base_dir {
+                Some(b) if Path::new(&file).is_relative() => b.join(&file),
+                _ => Path::new(&file).to_path_buf(),
+            };
+            return match std::fs::read_to_string(&path) {
+                Ok(t) if !t.trim().is_empty() => Secret::new(t.trim()),
+                Ok(_) => {
+                    let l = raw.waldur_api_token_file.as_ref().and_then(line_of);
+                    self.error(&format!("{p}.waldur_api_token_file"), l, format!("{} is empty", path.display()));
+                    Secret::default()
+                }
+                Err(e) => {
+                    let l = raw.waldur_api_token_file.as_ref().and_then(line_of);
+                    self.error(&format!("{p}.waldur_api_token_file"), l, format!("cannot read {}: {e}", path.display()));
+                    Secret::default()
+                }
+            };
+        }
+        match self.env_token {
+            Some(t) => Secret::new(t.trim()),
+            None => {
+                self.error(
+                    &format!("{p}.waldur_api_token"),
+                    line,
+                    format!("no API token: set waldur_api_token, waldur_api_token_file or the {TOKEN_ENV} environment variable"),
+                );
+                Secret::default()
+            }
+        }
+    }
+
+    fn slurm(&mut self, raw: &RawBackendSettings, p: &str, line: Option<u64>) -> SlurmSettings {
+        let s = |v: &mut Self, leaf: &Leaf, key: &str| v.string(leaf, &format!("{p}.{key}"));
+        let default_account = match s(self, &raw.default_account, "default_account") {
+            Some(a) if !a.is_empty() => a,
+            _ => {
+                self.error(&format!("{p}.default_account"), line, "required key is missing (the account users get as DefaultAccount, e.g. root)");
+                "root".into()
+            }
+        };
+        let default_account = self.name(default_account.to_lowercase(), &format!("{p}.default_account"), &raw.default_account);
+        let policy = match s(self, &raw.default_account_policy, "default_account_policy").as_deref() {
+            None | Some("common") => DefaultAccountPolicy::Common,
+            Some("individual") => DefaultAccountPolicy::Individual,
+            Some("none") => DefaultAccountPolicy::None,
+            Some(other) => {
+                let l = raw.default_account_policy.as_ref().and_then(line_of);
+                self.error(&format!("{p}.default_account_policy"), l, format!("{other:?} is not one of common, individual, none"));
+                DefaultAccountPolicy::Common
+            }
+        };
+        let root_account = s(self, &raw.root_account, "root_account").filter(|r| !r.is_empty()).unwrap_or_else(|| default_account.clone());
+        let root_account = self.name(root_account.to_lowercase(), &format!("{p}.root_account"), &raw.root_account);
+        let prefix = |v: &mut Self, leaf: &Leaf, key: &str| {
+            let value = s(v, leaf, key).unwrap_or_default();
+            v.name(value, &format!("{p}.{key}"), leaf)
+        };
+        let customer_prefix = prefix(self, &raw.customer_prefix, "customer_prefix");
+        let project_prefix = prefix(self, &raw.project_prefix, "project_prefix");
+        let allocation_prefix = prefix(self, &raw.allocation_prefix, "allocation_prefix");
+        let parent_account = s(self, &raw.parent_account, "parent_account")
+            .filter(|v| !v.is_empty())
+            .map(|v| self.name(v.to_lowercase(), &format!("{p}.parent_account"), &raw.parent_account));
+        let cluster_name = s(self, &raw.cluster_name, "cluster_name")
+            .filter(|v| !v.is_empty())
+            .map(|v| self.name(v.to_lowercase(), &format!("{p}.cluster_name"), &raw.cluster_name));
+        let slurm_bin_path = s(self, &raw.slurm_bin_path, "slurm_bin_path").unwrap_or_else(|| "/usr/bin".into());
+        if let Some(mode) = s(self, &raw.execution_mode, "execution_mode") {
+            if mode != "cli" {
+                let l = raw.execution_mode.as_ref().and_then(line_of);
+                self.error(&format!("{p}.execution_mode"), l, format!("{mode:?} is not supported: only cli (sacctmgr) is"));
+            }
+        }
+        let default_partition = s(self, &raw.default_partition, "default_partition")
+            .filter(|v| !v.is_empty())
+            .map(|v| self.name(v, &format!("{p}.default_partition"), &raw.default_partition));
+        let qos = |v: &mut Self, leaf: &Leaf, key: &str| {
+            s(v, leaf, key)
+                .filter(|q| !q.is_empty())
+                .map(|q| v.name(q.to_lowercase(), &format!("{p}.{key}"), leaf))
+        };
+        let qos_default = qos(self, &raw.qos_default, "qos_default").unwrap_or_else(|| "normal".into());
+        let qos_downscaled = qos(self, &raw.qos_downscaled, "qos_downscaled");
+        let qos_paused = qos(self, &raw.qos_paused, "qos_paused");
+        let enforce_offering_partitions = self.bool(&raw.enforce_offering_partitions, &format!("{p}.enforce_offering_partitions"), false);
+        let qos_enforcement_enabled = self.bool(&raw.qos_enforcement_enabled, &format!("{p}.qos_enforcement_enabled"), false);
+        let enforce_offering_qos = self.opt_bool(&raw.enforce_offering_qos, &format!("{p}.enforce_offering_qos"));
+        let soft_delete = self.bool(&raw.soft_delete, &format!("{p}.soft_delete"), false);
+        let periodic_limits = match &raw.periodic_limits {
+            None => PeriodicLimits { enabled: false, limit_type: LimitType::GrpTresMins },
+            Some(pl) => {
+                let pp = format!("{p}.periodic_limits");
+                let enabled = self.bool(&pl.value.enabled, &format!("{pp}.enabled"), false);
+                let _ = self.bool(&pl.value.emulator_mode, &format!("{pp}.emulator_mode"), false);
+                let limit_type = match self.string(&pl.value.limit_type, &format!("{pp}.limit_type")).as_deref() {
+                    None | Some("GrpTRESMins") => LimitType::GrpTresMins,
+                    Some("MaxTRESMins") => LimitType::MaxTresMins,
+                    Some("GrpTRES") => LimitType::GrpTres,
+                    Some(other) => {
+                        let l = pl.value.limit_type.as_ref().and_then(line_of);
+                        self.error(&format!("{pp}.limit_type"), l, format!("{other:?} is not one of GrpTRESMins, MaxTRESMins, GrpTRES"));
+                        LimitType::GrpTresMins
+                    }
+                };
+                PeriodicLimits { enabled, limit_type }
+            }
+        };
+        SlurmSettings {
+            default_account,
+            default_account_policy: policy,
+            root_account,
+            customer_prefix,
+            project_prefix,
+            allocation_prefix,
+            parent_account,
+            cluster_name,
+            slurm_bin_path,
+            default_partition,
+            enforce_offering_partitions,
+            qos_default,
+            qos_downscaled,
+            qos_paused,
+            qos_enforcement_enabled,
+            enforce_offering_qos,
+            soft_delete,
+            periodic_limits,
+        }
+    }
+
+    fn component(&mut self, raw: &RawComponent, p: &str, line: Option<u64>) -> Component {
+        let measured_unit = self.string(&raw.measured_unit, &format!("{p}.measured_unit")).unwrap_or_default();
+        let label = self.string(&raw.label, &format!("{p}.label")).unwrap_or_default();
+        let unit_factor = self.number(&raw.unit_factor, &format!("{p}.unit_factor")).unwrap_or(1.0);
+        if unit_factor <= 0.0 || !unit_factor.is_finite() {
+            let l = raw.unit_factor.as_ref().and_then(line_of);
+            self.error(&format!("{p}.unit_factor"), l, "must be a positive number");
+        }
+        let accounting_type = match self.string(&raw.accounting_type, &format!("{p}.accounting_type")).as_deref() {
+            Some("usage") => AccountingType::Usage,
+            Some("limit") => AccountingType::Limit,
+            Some("one") => AccountingType::One,
+            None => {
+                self.error(&format!("{p}.accounting_type"), line, "required key is missing (usage, limit or one)");
+                AccountingType::Usage
+            }
+            Some(other) => {
+                let l = raw.accounting_type.as_ref().and_then(line_of);
+                self.error(&format!("{p}.accounting_type"), l, format!("{other:?} is not one of usage, limit, one"));
+                AccountingType::Usage
+            }
+        };
+        let limit = self.number(&raw.limit, &format!("{p}.limit"));
+        if limit.is_some_and(|l| l < 0.0) {
+            let l = raw.limit.as_ref().and_then(line_of);
+            self.error(&format!("{p}.limit"), l, "must not be negative");
+        }
+        let target_components = raw.target_components.as_ref().and_then(|s| self.targets(s, &format!("{p}.target_components")));
+        Component {
+            measured_unit,
+            label,
+            unit_factor,
+            accounting_type,
+            limit,
+            target_components,
+        }
+    }
+
+    /// `target_components: {cpu: {factor: 64}, gres/gpu: {factor: 8}}`.
+    fn targets(&mut self, s: &Spanned<Value>, p: &str) -> Option<IndexMap<String, f64>> {
+        let Value::Object(map) = &s.value else {
+            if !s.value.is_null() {
+                self.error(p, line_of(s), "expected a mapping of TRES name to {factor: N}");
+            }
+            return None;
+        };
+        let mut out = IndexMap::new();
+        for (tres, spec) in map {
+            match spec.get("factor").and_then(Value::as_f64) {
+                Some(f) if f > 0.0 => {
+                    out.insert(tres.clone(), f);
+                }
+                _ => self.error(&format!("{p}.{tres}"), line_of(s), "needs a positive factor, e.g. {factor: 64}"),
+            }
+        }
+        Some(out)
+    }
+}
+
+/// IANA names are Area/Location or a few bare names; a full check needs the tz database,
+/// which the usage reporter loads; this catches typos early.
+fn timezone_looks_valid(tz: &str) -> bool {
+    tz == "UTC"
+        || tz == "GMT"
+        || (tz.contains('/')
+            && tz
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,237 @@
+//! The plan: an ordered list of changes, each with its reasons and the exact commands it runs.
+//!
+//! The JSON form (`agent plan --json`) is a public format, documented in
+//! `docs/plan-format.md`: within a major `format_version` only fields are added.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::state::{AccountField, AccountValues, AssocKey, ObservedAssoc, Value};
+
+/// Version of the JSON plan format.
+pub const FORMAT_VERSION: &str = "1.0";
+
+/// Why something is in the plan: a stable code and a sentence naming its source.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Reason {
+    pub code: String,
+    pub text: String,
+}
+
+impl Reason {
+    pub fn new(code: &str, text: impl Into<String>) -> Self {
+        Reason {
+            code: code.to_string(),
+            text: text.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+/// Something the operator should know that is not a change: a skipped resource, an
+/// unmanaged account under a managed parent, a component with no cluster TRES.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    pub code: String,
+    pub text: String,
+}
+
+impl Diagnostic {
+    pub fn new(severity: Severity, code: &str, text: impl Into<String>) -> Self {
+        Diagnostic {
+            severity,
+            code: code.to_string(),
+            text: text.into(),
+        }
+    }
+    pub fn info(code: &str, text: impl Into<String>) -> Self {
+        Self::new(Severity::Info, code, text)
+    }
+    pub fn warning(code: &str, text: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, code, text)
+    }
+    pub fn error(code: &str, text: impl Into<String>) -> Self {
+        Self::new(Severity::Error, code, text)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Account,
+    Association,
+    User,
+    Waldur,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Update,
+    Delete,
+    /// A Waldur API call.
+    Call,
+}
+
+/// Execution phases, in order. Within a phase changes are sorted by address (account
+/// creations parents first, deletions children first).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    WaldurBefore,
+    AccountCreate,
+    AssociationCreate,
+    AccountUpdate,
+    AssociationUpdate,
+    DefaultAccountMove,
+    AssociationDelete,
+    AccountDelete,
+    WaldurAfter,
+}
+
+/// One field's value before and after (`null` = not set / does not exist).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FieldChange {
+    pub field: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// One command to run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "sink", rename_all = "snake_case")]
+pub enum Command {
+    /// A SLURM program run with this argv, never through a shell.
+    Slurm {
+        argv: Vec<String>,
+        /// A failure is reported but does not fail the change (job cancellation).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        best_effort: bool,
+    },
+    /// A Waldur API call; `path` is relative to the API root's host.
+    Waldur {
+        method: String,
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        body: Option<serde_json::Value>,
+    },
+}
+
+impl Command {
+    pub fn slurm(argv: Vec<String>) -> Self {
+        Command::Slurm {
+            argv,
+            best_effort: false,
+        }
+    }
+}
+
+/// What a change does to the observed model; used by [`crate::simulate`]. Not serialised:
+/// the JSON form carries the same information as `fields`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Effect {
+    #[default]
+    None,
+    AccountCreate(String, Box<AccountValues>),
+    AccountUpdate(String, Vec<(AccountField, Value)>),
+    AccountDelete(String),
+    AssocCreate(AssocKey, ObservedAssoc, Option<String>),
+    AssocUpdate(AssocKey, crate::tres::TresMap),
+    AssocDelete(AssocKey),
+    DefaultAccount(String, String),
+}
+
+/// One planned change of one object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Change {
+    /// `account/NAME`, `association/ACCOUNT/USER[/PARTITION]`, `user/NAME`, `waldur/ID`.
+    pub address: String,
+    pub kind: Kind,
+    pub action: Action,
+    pub phase: Phase,
+    pub fields: Vec<FieldChange>,
+    pub reasons: Vec<Reason>,
+    /// Addresses of changes that must succeed first; if one fails this one is skipped.
+    pub depends_on: Vec<String>,
+    pub commands: Vec<Command>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub effect: Effect,
+}
+
+/// Counts per action.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Summary {
+    pub create: usize,
+    pub update: usize,
+    pub delete: usize,
+    pub waldur_calls: usize,
+}
+
+/// The whole plan for one cluster.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Plan {
+    pub format_version: String,
+    pub cluster: String,
+    pub summary: Summary,
+    pub changes: Vec<Change>,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Plan {
+    pub fn new(cluster: &str, changes: Vec<Change>, diagnostics: Vec<Diagnostic>) -> Self {
+        let mut summary = Summary::default();
+        for c in &changes {
+            match c.action {
+                Action::Create => summary.create += 1,
+                Action::Update => summary.update += 1,
+                Action::Delete => summary.delete += 1,
+                Action::Call => summary.waldur_calls += 1,
+            }
+        }
+        Plan {
+            format_version: FORMAT_VERSION.to_string(),
+            cluster: cluster.to_string(),
+            summary,
+            changes,
+            diagnostics,
+        }
+    }
+
+    /// True when the plan changes nothing in SLURM and calls nothing in Waldur.
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Number of SLURM deletions (accounts and associations).
+    pub fn deletions(&self) -> usize {
+        self.summary.delete
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plan serialises")
+    }
+}
+
+/// The JSON Schema of the plan format.
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Plan);
+    serde_json::to_string_pretty(&schema).expect("schema serialises")
+}

@@ -1,0 +1,184 @@
+//! Human renderings of a plan: a readable summary and a copy-pasteable shell script.
+
+use std::fmt::Write;
+
+use crate::plan::{Action, Change, Command, Plan, Severity};
+
+fn symbol(action: Action) -> &'static str {
+    match action {
+        Action::Create => "+",
+        Action::Update => "~",
+        Action::Delete => "-",
+        Action::Call => ">",
+    }
+}
+
+fn headline(plan: &Plan) -> String {
+    let s = &plan.summary;
+    if plan.is_empty() {
+        return format!("No changes. Cluster {} is in step with Waldur.", plan.cluster);
+    }
+    format!(
+        "Plan for cluster {}: {} to create, {} to update, {} to delete, {} Waldur call(s).",
+        plan.cluster, s.create, s.update, s.delete, s.waldur_calls
+    )
+}
+
+/// Readable plan text, the default output of `agent plan`.
+pub fn text(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", headline(plan));
+    for change in &plan.changes {
+        let _ = writeln!(out);
+        write_change(&mut out, change);
+    }
+    write_diagnostics(&mut out, plan);
+    out
+}
+
+fn write_change(out: &mut String, change: &Change) {
+    let _ = writeln!(out, "{} {}", symbol(change.action), change.address);
+    for reason in &change.reasons {
+        let _ = writeln!(out, "    # {} [{}]", reason.text, reason.code);
+    }
+    let width = change.fields.iter().map(|f| f.field.len()).max().unwrap_or(0);
+    for f in &change.fields {
+        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".to_string());
+        let line = match (change.action, &f.before, &f.after) {
+            (Action::Create, None, after) => format!("{} = {}", pad(&f.field, width), show(after)),
+            _ => format!(
+                "{} : {} -> {}",
+                pad(&f.field, width),
+                show(&f.before),
+                show(&f.after)
+            ),
+        };
+        let _ = writeln!(out, "    {line}");
+    }
+    for cmd in &change.commands {
+        let _ = writeln!(out, "    $ {}", command_line(cmd));
+    }
+    if !change.depends_on.is_empty() {
+        let _ = writeln!(out, "    after: {}", change.depends_on.join(", "));
+    }
+}
+
+fn pad(s: &str, width: usize) -> String {
+    format!("{s:<width$}")
+}
+
+fn write_diagnostics(out: &mut String, plan: &Plan) {
+    if plan.diagnostics.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "\nDiagnostics:");
+    for d in &plan.diagnostics {
+        let sev = match d.severity {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        };
+        let _ = writeln!(out, "  {sev}: {} [{}]", d.text, d.code);
+    }
+}
+
+/// One command as a line: shell-quoted argv, or the Waldur call.
+pub fn command_line(cmd: &Command) -> String {
+    match cmd {
+        Command::Slurm { argv, best_effort } => {
+            let line = argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+            if *best_effort {
+                format!("{line} || true")
+            } else {
+                line
+            }
+        }
+        Command::Waldur { method, path, body } => match body {
+            Some(b) => format!("{method} {path} {b}"),
+            None => format!("{method} {path}"),
+        },
+    }
+}
+
+/// Quotes an argument for a POSIX shell when it holds anything but safe characters.
+pub fn shell_quote(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-./=,:@+%".contains(c));
+    if safe {
+        arg.to_string()
+    } else {
+        format!("'{}'", arg.replace('\'', r"'\''"))
+    }
+}
+
+/// The plan as a shell script (`agent reconcile --dry-run`): a `# why` comment above each
+/// command. Waldur calls are listed as comments: they need the API token, which never
+/// appears in output.
+pub fn shell_script(plan: &Plan) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "#!/bin/sh");
+    let _ = writeln!(out, "# {}", headline(plan));
+    let _ = writeln!(out, "# Review, then run with: sh <this file>. Stops at the first failing command.");
+    let _ = writeln!(out, "set -e");
+    for change in &plan.changes {
+        let _ = writeln!(out);
+        let _ = writeln!(out, "# {} {}", symbol(change.action), change.address);
+        for reason in &change.reasons {
+            let _ = writeln!(out, "# why: {} [{}]", reason.text, reason.code);
+        }
+        for f in &change.fields {
+            let _ = writeln!(
+                out,
+                "#   {}: {} -> {}",
+                f.field,
+                f.before.as_deref().unwrap_or("(unset)"),
+                f.after.as_deref().unwrap_or("(unset)")
+            );
+        }
+        for cmd in &change.commands {
+            match cmd {
+                Command::Slurm { .. } => {
+                    let _ = writeln!(out, "{}", command_line(cmd));
+                }
+                Command::Waldur { .. } => {
+                    let _ = writeln!(out, "# waldur (done by the agent): {}", command_line(cmd));
+                }
+            }
+        }
+    }
+    if !plan.diagnostics.is_empty() {
+        let _ = writeln!(out);
+        for d in &plan.diagnostics {
+            let _ = writeln!(out, "# {:?}: {} [{}]", d.severity, d.text, d.code);
+        }
+    }
+    out
+}
+
+/// The line sacctmgr reads in a stdin session: the argv after `sacctmgr -i`, with values
+/// quoted by sacctmgr's own rules (double quotes around anything with spaces).
+pub fn sacctmgr_stdin_line(argv: &[String]) -> String {
+    argv.iter()
+        .skip(2)
+        .map(|a| match a.split_once('=') {
+            Some((k, v)) if v.contains(char::is_whitespace) => format!("{k}=\"{v}\""),
+            _ => a.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("cpu=1,mem=2"), "cpu=1,mem=2");
+        assert_eq!(shell_quote("description=a b"), "'description=a b'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote(""), "''");
+    }
+}
