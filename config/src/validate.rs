@@ -392,7 +392,7 @@ impl Validator<'_> {
         let uuid = uuid_raw.replace('-', "").to_ascii_lowercase();
         if !uuid_raw.is_empty() && (uuid.len() != 32 || !uuid.chars().all(|c| c.is_ascii_hexdigit())) {
             let l = raw.waldur_offering_uuid.as_ref().and_then(line_of);
-            self.error(&format!("{p}.waldur_offering_uuid"), l, format!("{uuid_raw:?} is not a UUID (32 hex digits, dashes allowed)"));
+            self.error(&format!("{p}.waldur_offering_uuid"), l, format!("{uuid_raw:?} is not a UUID (32 hex digits, dashes allowed; quote it so YAML does not read it as a number)"));
         }
         let backend_type = self.required_string(&raw.backend_type, &format!("{p}.backend_type"), line).to_lowercase();
         if !backend_type.is_empty() && backend_type != "slurm" {

@@ -221,6 +221,17 @@ impl Planner<'_> {
                 }
                 continue;
             }
+            if spec.fresh && self.observed.accounts.contains_key(&spec.name) {
+                self.blocked.insert(spec.name.clone());
+                self.diagnostics.push(Diagnostic::error(
+                    "name_collision",
+                    format!(
+                        "the new allocation's account name {} is already taken in SLURM; the order is held (rename the resource slug or remove the stale account)",
+                        spec.name
+                    ),
+                ));
+                continue;
+            }
             let parent_created = !self.observed.accounts.contains_key(&parent);
             let depends_on = if parent_created {
                 vec![account_address(&parent)]

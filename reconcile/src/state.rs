@@ -247,6 +247,9 @@ pub struct AccountSpec {
     pub tier: Tier,
     /// Managed fields. Parent, description and organization are always present.
     pub fields: BTreeMap<AccountField, Value>,
+    /// A name just generated for a new resource: an existing SLURM account of that name
+    /// belongs to someone else, so it is a collision, not something to adopt.
+    pub fresh: bool,
     pub reason: Reason,
 }
 

@@ -1,0 +1,97 @@
+use super::*;
+use crate::waldur::{Offering, TeamMember};
+
+fn config() -> OfferingConfig {
+    let yaml = r#"
+offerings:
+  - name: t
+    waldur_api_url: http://localhost/api/
+    waldur_api_token: x
+    waldur_offering_uuid: "00000000000000000000000000000001"
+    backend_type: slurm
+    backend_settings:
+      default_account: root
+      customer_prefix: hpc_
+      project_prefix: hpc_
+      allocation_prefix: hpc_
+    backend_components:
+      cpu: {measured_unit: k-Hours, unit_factor: 60000, accounting_type: limit, label: CPU}
+      mem: {limit: 10, measured_unit: GB-Hours, unit_factor: 61440, accounting_type: usage, label: RAM}
+"#;
+    agent_config::load_str("t.yaml", yaml, None, None).unwrap().config.offerings.remove(0)
+}
+
+fn resource(json: &str) -> Resource {
+    serde_json::from_str(json).unwrap()
+}
+
+fn docs(resources: Vec<Resource>, orders: Vec<Order>) -> WaldurDocs {
+    let teams = resources
+        .iter()
+        .map(|r| {
+            (
+                hex(&r.uuid),
+                vec![TeamMember {
+                    username: "u1".into(),
+                    offering_user_username: Some("test-offering-user-01".into()),
+                    offering_user_state: Some("OK".into()),
+                }],
+            )
+        })
+        .collect();
+    WaldurDocs {
+        offering: Offering { uuid: "1".into(), name: "o".into(), components: vec![], partitions: vec![], plugin_options: Default::default() },
+        resources,
+        teams,
+        orders,
+        user_limits: None,
+    }
+}
+
+const NEW: &str = r#"{"uuid": "aa", "name": "sample-resource-1", "slug": "sample-resource-1", "state": "Creating",
+  "backend_id": "", "project_uuid": "pp", "project_slug": "project-1", "project_name": "Project 1",
+  "customer_slug": "customer-1", "customer_name": "Customer 1", "limits": {"cpu": 10, "mem": 20}}"#;
+
+#[test]
+fn create_order_builds_the_three_tier_tree() {
+    let order: Order = serde_json::from_str(
+        r#"{"uuid": "o1", "type": "Create", "state": "pending-provider", "marketplace_resource_uuid": "aa"}"#,
+    )
+    .unwrap();
+    let d = build(&config(), &docs(vec![resource(NEW)], vec![order]));
+    let names: Vec<_> = d.accounts.keys().cloned().collect();
+    assert_eq!(names, ["hpc_customer-1", "hpc_project-1", "hpc_sample-resource-1"]);
+    let alloc = &d.accounts["hpc_sample-resource-1"];
+    assert!(alloc.fresh);
+    assert_eq!(alloc.parent(), Some("hpc_project-1"));
+    let Value::Tres(limits) = &alloc.fields[&AccountField::GrpTresMins] else { panic!() };
+    assert_eq!(agent_reconcile::tres::render(limits), "cpu=600000,mem=614400");
+    let assoc = &d.associations[&AssocKey::new("hpc_sample-resource-1", "test-offering-user-01", "")];
+    assert_eq!(assoc.default_account.as_deref(), Some("root"));
+    let ids: Vec<_> = d.waldur_calls.iter().map(|c| c.id.rsplit('/').next().unwrap().to_string()).collect();
+    assert_eq!(ids, ["approve_by_provider", "set_backend_id", "set_limits", "set_state_done"]);
+    assert_eq!(d.waldur_calls[2].body, Some(serde_json::json!({"limits": {"cpu": 10, "mem": 10}})));
+}
+
+#[test]
+fn empty_slug_skips_the_resource() {
+    let r = resource(&NEW.replace("\"customer-1\"", "\"\""));
+    let order: Order = serde_json::from_str(
+        r#"{"uuid": "o1", "type": "Create", "state": "executing", "marketplace_resource_uuid": "aa"}"#,
+    )
+    .unwrap();
+    let d = build(&config(), &docs(vec![r], vec![order]));
+    assert!(d.accounts.is_empty());
+    assert!(d.waldur_calls.is_empty());
+    assert!(d.diagnostics[0].text.contains("unset or missing slug fields"));
+}
+
+#[test]
+fn bad_usernames_never_become_commands() {
+    let r = resource(&NEW.replace("\"Creating\"", "\"OK\"").replace("\"backend_id\": \"\"", "\"backend_id\": \"hpc_x\""));
+    let mut d = docs(vec![r], vec![]);
+    d.teams.values_mut().next().unwrap()[0].offering_user_username = Some("bob; rm -rf".into());
+    let out = build(&config(), &d);
+    assert!(out.associations.is_empty());
+    assert!(out.diagnostics.iter().any(|x| x.code == "invalid_name"));
+}

@@ -1,0 +1,85 @@
+//! A recorded Waldur snapshot: the API's JSON documents saved as files.
+//!
+//! Layout (per offering; `DIR/waldur/<offering-uuid>/` when present, else `DIR/waldur/`):
+//! - `offering.json`: `GET /api/marketplace-provider-offerings/<uuid>/`
+//! - `resources.json`: `GET /api/marketplace-provider-resources/?offering_uuid=<uuid>` (all pages, one array)
+//! - `teams/<resource-uuid>.json`: `GET /api/marketplace-provider-resources/<uuid>/team/`
+//! - `orders.json` (optional): `GET /api/marketplace-orders/?offering_uuid=<uuid>&state=pending-provider&state=executing`
+//! - `user_limits/<resource-uuid>.json` (optional): `GET /api/component-user-usage-limits/?resource_uuid=<uuid>`
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+
+use crate::waldur::{hex, WaldurDocs};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {message}")]
+pub struct SnapshotError {
+    pub file: String,
+    pub message: String,
+}
+
+fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T, SnapshotError> {
+    let err = |message: String| SnapshotError {
+        file: path.display().to_string(),
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| err(format!("cannot read: {e}")))?;
+    // serde_json names line and column, and the missing key, e.g. "missing field `slug`".
+    serde_json::from_str(&text).map_err(|e| err(e.to_string()))
+}
+
+/// The Waldur directory for one offering inside a snapshot.
+pub fn offering_dir(snapshot: &Path, offering_uuid: &str) -> PathBuf {
+    let per_offering = snapshot.join("waldur").join(hex(offering_uuid));
+    if per_offering.is_dir() {
+        per_offering
+    } else {
+        snapshot.join("waldur")
+    }
+}
+
+/// Loads the documents of one offering.
+pub fn load(dir: &Path) -> Result<WaldurDocs, SnapshotError> {
+    let offering = read_json(&dir.join("offering.json"))?;
+    let resources: Vec<crate::waldur::Resource> = read_json(&dir.join("resources.json"))?;
+    let orders_path = dir.join("orders.json");
+    let orders = if orders_path.exists() {
+        read_json(&orders_path)?
+    } else {
+        Vec::new()
+    };
+    let mut teams = BTreeMap::new();
+    for r in &resources {
+        let path = dir.join("teams").join(format!("{}.json", hex(&r.uuid)));
+        let team = if path.exists() {
+            read_json(&path)?
+        } else {
+            // A resource without a recorded team has no members: say so rather than guess.
+            Vec::new()
+        };
+        teams.insert(hex(&r.uuid), team);
+    }
+    let limits_dir = dir.join("user_limits");
+    let user_limits = if limits_dir.is_dir() {
+        let mut all = BTreeMap::new();
+        for r in &resources {
+            let path = limits_dir.join(format!("{}.json", hex(&r.uuid)));
+            if path.exists() {
+                all.insert(hex(&r.uuid), read_json(&path)?);
+            }
+        }
+        Some(all)
+    } else {
+        None
+    };
+    Ok(WaldurDocs {
+        offering,
+        resources,
+        teams,
+        orders,
+        user_limits,
+    })
+}

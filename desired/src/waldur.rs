@@ -1,0 +1,131 @@
+//! Waldur documents as the API returns them. Only what the agent uses is modelled; keys
+//! the agent depends on are required, so a truncated or malformed document is an error
+//! rather than a silently empty desired state.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `GET /api/marketplace-provider-offerings/{uuid}/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Offering {
+    pub uuid: String,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub components: Vec<OfferingComponent>,
+    #[serde(default)]
+    pub partitions: Vec<Partition>,
+    #[serde(default)]
+    pub plugin_options: BTreeMap<String, Value>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OfferingComponent {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub billing_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Partition {
+    pub partition_name: String,
+}
+
+/// An item of `GET /api/marketplace-provider-resources/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Resource {
+    pub uuid: String,
+    pub name: String,
+    pub slug: String,
+    pub state: String,
+    #[serde(default)]
+    pub backend_id: Option<String>,
+    pub project_uuid: String,
+    pub project_slug: Option<String>,
+    #[serde(default)]
+    pub project_name: String,
+    pub customer_slug: Option<String>,
+    #[serde(default)]
+    pub customer_name: String,
+    #[serde(default)]
+    pub limits: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub paused: bool,
+    #[serde(default)]
+    pub downscaled: bool,
+    #[serde(default)]
+    pub restrict_member_access: bool,
+    #[serde(default)]
+    pub attributes: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub offering_plugin_options: BTreeMap<String, Value>,
+    #[serde(default)]
+    pub created: Option<String>,
+    #[serde(default)]
+    pub end_date: Option<String>,
+}
+
+impl Resource {
+    pub fn backend_id(&self) -> Option<&str> {
+        self.backend_id.as_deref().filter(|b| !b.is_empty())
+    }
+}
+
+/// An item of `GET /api/marketplace-provider-resources/{uuid}/team/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TeamMember {
+    pub username: String,
+    pub offering_user_username: Option<String>,
+    pub offering_user_state: Option<String>,
+}
+
+/// An item of `GET /api/marketplace-orders/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Order {
+    pub uuid: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub state: String,
+    pub marketplace_resource_uuid: String,
+    #[serde(default)]
+    pub limits: BTreeMap<String, Value>,
+}
+
+/// An item of `GET /api/component-user-usage-limits/`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct UserUsageLimit {
+    /// A username.
+    pub user: String,
+    pub component_type: String,
+    pub limit: Value,
+}
+
+/// Everything the desired state of one offering is built from.
+#[derive(Debug, Clone)]
+pub struct WaldurDocs {
+    pub offering: Offering,
+    pub resources: Vec<Resource>,
+    /// Resource UUID -> team.
+    pub teams: BTreeMap<String, Vec<TeamMember>>,
+    /// Orders in pending-provider or executing.
+    pub orders: Vec<Order>,
+    /// Resource UUID -> per-user limits; `None` when per-user limits are not read.
+    pub user_limits: Option<BTreeMap<String, Vec<UserUsageLimit>>>,
+}
+
+/// Normalises a UUID to 32 lower-case hex digits.
+pub fn hex(uuid: &str) -> String {
+    uuid.replace('-', "").to_ascii_lowercase()
+}
+
+/// A JSON number or numeric string as f64 (Waldur sends limits both ways).
+pub fn number(v: &Value) -> Option<f64> {
+    match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
