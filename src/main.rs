@@ -1,1 +1,306 @@
-fn main() {}
+//! `agent`: keeps SLURM accounting in step with Waldur.
+//!
+//! Layout of the binary (the libraries do the work):
+//! - `main.rs`: command line, logging, exit codes;
+//! - `sources.rs`: where desired and observed state come from (snapshot or live);
+//! - `executor.rs`: applies a plan, one writer, per change or as one sacctmgr session.
+
+mod executor;
+mod sources;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use agent_config::ApplyMode;
+use agent_observed::Runner;
+use agent_reconcile::{plan, render, Plan};
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::executor::{Executor, Status};
+use crate::sources::{SlurmSource, WaldurSource};
+
+#[derive(Parser)]
+#[command(name = "agent", version, about = "Keeps SLURM accounting in step with Waldur")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Configuration file (the waldur-site-agent YAML).
+    #[arg(short, long, default_value = "waldur-site-agent-config.yaml")]
+    config: PathBuf,
+    /// Only this offering (name or UUID).
+    #[arg(long)]
+    offering: Option<String>,
+    /// Read both sides from a recorded snapshot directory (DIR/waldur, DIR/slurm).
+    #[arg(long, value_name = "DIR")]
+    from_snapshot: Option<PathBuf>,
+    /// Read only the Waldur side from a snapshot; SLURM is read live.
+    #[arg(long, value_name = "DIR", conflicts_with = "from_snapshot")]
+    waldur_snapshot: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Show what would change. Exit codes with --detailed-exitcode: 0 no changes, 1 error, 2 changes.
+    Plan {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan as JSON (format documented in docs/plan-format.md).
+        #[arg(long)]
+        json: bool,
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Apply the plan to SLURM, then plan again to verify. Exit 1 if anything is left.
+    Reconcile {
+        #[command(flatten)]
+        common: Common,
+        /// Print the plan as a shell script and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply even if the plan deletes more than agent.max_deletions objects.
+        #[arg(long)]
+        allow_mass_delete: bool,
+        /// Override agent.apply_mode.
+        #[arg(long, value_enum)]
+        apply_mode: Option<ModeArg>,
+        /// With --dry-run: 0 no changes, 1 error, 2 changes.
+        #[arg(long)]
+        detailed_exitcode: bool,
+    },
+    /// Print the JSON Schema of `plan --json`.
+    PlanSchema,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ModeArg {
+    Auto,
+    PerChange,
+    Batch,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+struct Loaded {
+    config: agent_config::Config,
+    waldur: WaldurSource,
+    slurm: SlurmSource,
+}
+
+fn load(common: &Common) -> Result<Loaded> {
+    let loaded = agent_config::load(&common.config)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{}: {w}", common.config.display());
+    }
+    let (waldur, slurm) = match (&common.from_snapshot, &common.waldur_snapshot) {
+        (Some(dir), _) => (WaldurSource::Snapshot(dir.clone()), SlurmSource::Snapshot(dir.clone())),
+        (None, Some(dir)) => (WaldurSource::Snapshot(dir.clone()), SlurmSource::Live),
+        (None, None) => bail!(
+            "reading Waldur live is not available in this version: pass --from-snapshot DIR or --waldur-snapshot DIR"
+        ),
+    };
+    Ok(Loaded {
+        config: loaded.config,
+        waldur,
+        slurm,
+    })
+}
+
+fn runner(config: &agent_config::Config) -> Runner {
+    Runner::new(config.agent.command_timeout)
+}
+
+/// Plans every cluster group.
+async fn plans(common: &Common, l: &Loaded, runner: &Runner) -> Result<Vec<Plan>> {
+    let mut out = Vec::new();
+    for group in sources::groups(&l.config, common.offering.as_deref())? {
+        let desired = group.desired(&l.waldur)?;
+        let observed = group.observed(&l.slurm, runner).await?;
+        out.push(plan(&desired, &observed, &group.plan_context(&l.config)));
+    }
+    Ok(out)
+}
+
+fn print_json(plans: &[Plan]) {
+    if let [one] = plans {
+        println!("{}", one.to_json());
+    } else {
+        println!("{}", serde_json::to_string_pretty(plans).expect("plans serialise"));
+    }
+}
+
+fn exit_for(plans: &[Plan], detailed: bool) -> ExitCode {
+    if detailed && plans.iter().any(|p| !p.is_empty()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Cmd::PlanSchema => {
+            println!("{}", agent_reconcile::plan::json_schema());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Plan {
+            common,
+            json,
+            detailed_exitcode,
+        } => {
+            let l = load(&common)?;
+            let runner = runner(&l.config);
+            let plans = plans(&common, &l, &runner).await?;
+            if json {
+                print_json(&plans);
+            } else {
+                for p in &plans {
+                    print!("{}", render::text(p));
+                }
+            }
+            Ok(exit_for(&plans, detailed_exitcode))
+        }
+        Cmd::Reconcile {
+            common,
+            dry_run,
+            allow_mass_delete,
+            apply_mode,
+            detailed_exitcode,
+        } => {
+            let l = load(&common)?;
+            let runner = runner(&l.config);
+            let plans = plans(&common, &l, &runner).await?;
+            if dry_run {
+                for p in &plans {
+                    print!("{}", render::shell_script(p));
+                }
+                return Ok(exit_for(&plans, detailed_exitcode));
+            }
+            if matches!(l.slurm, SlurmSource::Snapshot(_)) {
+                bail!("--from-snapshot reads recorded SLURM output and cannot be applied; use --dry-run, or --waldur-snapshot to apply to the live cluster");
+            }
+            let mode = match apply_mode {
+                Some(ModeArg::Auto) => ApplyMode::Auto,
+                Some(ModeArg::PerChange) => ApplyMode::PerChange,
+                Some(ModeArg::Batch) => ApplyMode::Batch,
+                None => l.config.agent.apply_mode,
+            };
+            let mut left = 0;
+            for p in &plans {
+                if p.deletions() > l.config.agent.max_deletions && !allow_mass_delete {
+                    bail!(
+                        "the plan for cluster {} deletes {} objects, more than agent.max_deletions ({}); review it with `agent plan` and rerun with --allow-mass-delete",
+                        p.cluster,
+                        p.deletions(),
+                        l.config.agent.max_deletions
+                    );
+                }
+            }
+            for p in &plans {
+                left += apply_one(p, mode, &runner).await;
+            }
+            // Verify: what a fresh plan still contains is what did not take effect.
+            let after = plans_after(&common, &l, &runner).await?;
+            let remaining: usize = after
+                .iter()
+                .map(|p| p.changes.iter().filter(|c| c.kind != agent_reconcile::plan::Kind::Waldur).count())
+                .sum();
+            if remaining == 0 {
+                println!("Verified: SLURM now matches the desired state.");
+            } else {
+                println!("Not converged: {remaining} SLURM change(s) still planned:");
+                for p in &after {
+                    print!("{}", render::text(p));
+                }
+            }
+            Ok(if remaining > 0 || left > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+    }
+}
+
+async fn plans_after(common: &Common, l: &Loaded, runner: &Runner) -> Result<Vec<Plan>> {
+    plans(common, l, runner).await.context("re-planning after apply")
+}
+
+/// Applies one plan and prints a line per change; returns the number of SLURM changes that
+/// failed or were skipped.
+async fn apply_one(plan: &Plan, mode: ApplyMode, runner: &Runner) -> usize {
+    if plan.is_empty() {
+        println!("No changes for cluster {}.", plan.cluster);
+        return 0;
+    }
+    let tty = std::io::stderr().is_terminal();
+    let progress = |done: usize, total: usize| {
+        if tty && total > 20 {
+            eprint!("\r  applying {done}/{total}");
+            if done == total {
+                eprintln!();
+            }
+        }
+    };
+    let executor = Executor {
+        runner,
+        progress: Some(&progress),
+    };
+    let started = std::time::Instant::now();
+    let outcome = executor.apply(plan, mode).await;
+    let mut slurm_failures = 0;
+    for ((address, status), change) in outcome.statuses.iter().zip(&plan.changes) {
+        let is_waldur = change.kind == agent_reconcile::plan::Kind::Waldur;
+        let line = match status {
+            Status::Applied => format!("  applied  {address}"),
+            Status::Sent => format!("  sent     {address}"),
+            Status::Failed { class, message } => format!("  FAILED   {address} ({class}): {message}"),
+            Status::Skipped { because } => format!("  skipped  {address}: {because}"),
+        };
+        if !is_waldur && matches!(status, Status::Failed { .. } | Status::Skipped { .. }) {
+            slurm_failures += 1;
+        }
+        println!("{line}");
+    }
+    println!(
+        "Applied plan for cluster {} in {:.2?} ({} change(s), {} not applied).",
+        plan.cluster,
+        Duration::from_secs_f64(started.elapsed().as_secs_f64()),
+        plan.changes.len(),
+        outcome.failed()
+    );
+    slurm_failures
+}
