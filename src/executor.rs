@@ -60,11 +60,14 @@ impl Outcome {
     }
 }
 
-/// sacctmgr's answer when there was nothing to do (it exits 1 for these).
-fn is_noop(text: &str) -> bool {
-    ["Nothing modified", "Nothing new added", "Nothing deleted"]
-        .iter()
-        .any(|m| text.contains(m))
+/// sacctmgr's answer when there was nothing to do (it exits 1 for these). It prints the
+/// same "Nothing new added." when a referenced account does not exist, with the reason on
+/// stderr, so only a clean stderr makes it a no-op.
+fn is_noop(stdout: &str, stderr: &str) -> bool {
+    stderr.trim().is_empty()
+        && ["Nothing modified", "Nothing new added", "Nothing deleted"]
+            .iter()
+            .any(|m| stdout.contains(m))
 }
 
 pub fn classify(message: &str) -> FailureClass {
@@ -120,7 +123,7 @@ impl Executor<'_> {
     async fn run_slurm(&self, argv: &[String]) -> Result<(), (FailureClass, String)> {
         match self.runner.run(argv, None).await {
             Ok(out) if out.success() => Ok(()),
-            Ok(out) if is_noop(&out.message()) => Ok(()),
+            Ok(out) if is_noop(&out.stdout, &out.stderr) => Ok(()),
             Ok(out) => {
                 let msg = out.message();
                 Err((classify(&msg), msg))
@@ -253,7 +256,8 @@ mod tests {
         assert_eq!(classify("Database is busy or waiting for lock from other user."), FailureClass::Retryable);
         assert_eq!(classify("Job(s) running, cancel job(s) before remove"), FailureClass::Blocked);
         assert_eq!(classify(" Unknown option: GrpTRESMins=bogus=1"), FailureClass::Fatal);
-        assert!(is_noop(" Nothing modified"));
-        assert!(is_noop(" Nothing new added."));
+        assert!(is_noop(" Nothing modified", ""));
+        assert!(is_noop(" Nothing new added.", ""));
+        assert!(!is_noop(" Nothing new added.", "This account 'x' doesn't exist."));
     }
 }
