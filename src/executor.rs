@@ -22,8 +22,13 @@ pub enum Status {
     Applied,
     /// Sent in a batch session; confirmed or not by the re-plan.
     Sent,
-    Failed { class: FailureClass, message: String },
-    Skipped { because: String },
+    Failed {
+        class: FailureClass,
+        message: String,
+    },
+    Skipped {
+        because: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +85,10 @@ pub fn classify(message: &str) -> FailureClass {
         || m.contains("connection refused")
     {
         FailureClass::Retryable
-    } else if m.contains("job(s) running") || m.contains("jobs running") || m.contains("running jobs") {
+    } else if m.contains("job(s) running")
+        || m.contains("jobs running")
+        || m.contains("running jobs")
+    {
         FailureClass::Blocked
     } else {
         FailureClass::Fatal
@@ -94,7 +102,15 @@ fn sacctmgr_commands(plan: &Plan) -> usize {
     plan.changes
         .iter()
         .flat_map(|c| &c.commands)
-        .filter(|c| matches!(c, Command::Slurm { best_effort: false, .. }))
+        .filter(|c| {
+            matches!(
+                c,
+                Command::Slurm {
+                    best_effort: false,
+                    ..
+                }
+            )
+        })
         .count()
 }
 
@@ -174,7 +190,9 @@ impl Executor<'_> {
                 }
                 Command::Waldur { .. } => {
                     return Status::Skipped {
-                        because: "Waldur calls need the live Waldur source (snapshot mode reads only)".into(),
+                        because:
+                            "Waldur calls need the live Waldur source (snapshot mode reads only)"
+                                .into(),
                     };
                 }
             }
@@ -192,7 +210,10 @@ impl Executor<'_> {
         for change in &plan.changes {
             for cmd in &change.commands {
                 match cmd {
-                    Command::Slurm { argv, best_effort: true } => {
+                    Command::Slurm {
+                        argv,
+                        best_effort: true,
+                    } => {
                         if let Err((_, message)) = self.run_slurm(argv).await {
                             tracing::warn!(change = %change.address, %message, "best-effort command failed; continuing");
                         }
@@ -241,7 +262,12 @@ impl Executor<'_> {
             statuses: plan
                 .changes
                 .iter()
-                .map(|c| (c.address.clone(), statuses.remove(&c.address).unwrap_or(Status::Applied)))
+                .map(|c| {
+                    (
+                        c.address.clone(),
+                        statuses.remove(&c.address).unwrap_or(Status::Applied),
+                    )
+                })
                 .collect(),
         }
     }
@@ -253,11 +279,23 @@ mod tests {
 
     #[test]
     fn classification() {
-        assert_eq!(classify("Database is busy or waiting for lock from other user."), FailureClass::Retryable);
-        assert_eq!(classify("Job(s) running, cancel job(s) before remove"), FailureClass::Blocked);
-        assert_eq!(classify(" Unknown option: GrpTRESMins=bogus=1"), FailureClass::Fatal);
+        assert_eq!(
+            classify("Database is busy or waiting for lock from other user."),
+            FailureClass::Retryable
+        );
+        assert_eq!(
+            classify("Job(s) running, cancel job(s) before remove"),
+            FailureClass::Blocked
+        );
+        assert_eq!(
+            classify(" Unknown option: GrpTRESMins=bogus=1"),
+            FailureClass::Fatal
+        );
         assert!(is_noop(" Nothing modified", ""));
         assert!(is_noop(" Nothing new added.", ""));
-        assert!(!is_noop(" Nothing new added.", "This account 'x' doesn't exist."));
+        assert!(!is_noop(
+            " Nothing new added.",
+            "This account 'x' doesn't exist."
+        ));
     }
 }

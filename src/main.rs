@@ -23,7 +23,11 @@ use crate::executor::{Executor, Status};
 use crate::sources::{SlurmSource, WaldurSource};
 
 #[derive(Parser)]
-#[command(name = "agent", version, about = "Keeps SLURM accounting in step with Waldur")]
+#[command(
+    name = "agent",
+    version,
+    about = "Keeps SLURM accounting in step with Waldur"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -158,7 +162,10 @@ fn print_json(plans: &[Plan]) {
     if let [one] = plans {
         println!("{}", one.to_json());
     } else {
-        println!("{}", serde_json::to_string_pretty(plans).expect("plans serialise"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(plans).expect("plans serialise")
+        );
     }
 }
 
@@ -236,7 +243,12 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let after = plans_after(&common, &l, &runner).await?;
             let remaining: usize = after
                 .iter()
-                .map(|p| p.changes.iter().filter(|c| c.kind != agent_reconcile::plan::Kind::Waldur).count())
+                .map(|p| {
+                    p.changes
+                        .iter()
+                        .filter(|c| c.kind != agent_reconcile::plan::Kind::Waldur)
+                        .count()
+                })
                 .sum();
             if remaining == 0 {
                 println!("Verified: SLURM now matches the desired state.");
@@ -256,7 +268,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 }
 
 async fn plans_after(common: &Common, l: &Loaded, runner: &Runner) -> Result<Vec<Plan>> {
-    plans(common, l, runner).await.context("re-planning after apply")
+    plans(common, l, runner)
+        .await
+        .context("re-planning after apply")
 }
 
 /// Applies one plan and prints a line per change; returns the number of SLURM changes that
@@ -287,7 +301,9 @@ async fn apply_one(plan: &Plan, mode: ApplyMode, runner: &Runner) -> usize {
         let line = match status {
             Status::Applied => format!("  applied  {address}"),
             Status::Sent => format!("  sent     {address}"),
-            Status::Failed { class, message } => format!("  FAILED   {address} ({class}): {message}"),
+            Status::Failed { class, message } => {
+                format!("  FAILED   {address} ({class}): {message}")
+            }
             Status::Skipped { because } => format!("  skipped  {address}: {because}"),
         };
         if !is_waldur && matches!(status, Status::Failed { .. } | Status::Skipped { .. }) {

@@ -22,16 +22,28 @@ fn cluster_available() -> bool {
 }
 
 fn sacctmgr(args: &[&str]) -> String {
-    let out = Command::new("sacctmgr").args(args).output().expect("sacctmgr runs");
+    let out = Command::new("sacctmgr")
+        .args(args)
+        .output()
+        .expect("sacctmgr runs");
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
 fn assoc_rows(account_prefix: &str) -> Vec<String> {
-    sacctmgr(&["-P", "-n", "show", "association", "where", "cluster=testcluster", "WOPLimits", "format=Account,User,ParentName,GrpTRESMins,QOS"])
-        .lines()
-        .filter(|l| l.starts_with(account_prefix))
-        .map(str::to_string)
-        .collect()
+    sacctmgr(&[
+        "-P",
+        "-n",
+        "show",
+        "association",
+        "where",
+        "cluster=testcluster",
+        "WOPLimits",
+        "format=Account,User,ParentName,GrpTRESMins,QOS",
+    ])
+    .lines()
+    .filter(|l| l.starts_with(account_prefix))
+    .map(str::to_string)
+    .collect()
 }
 
 /// A test world: a config and a Waldur snapshot in a temp dir.
@@ -74,7 +86,10 @@ agent:
             r#"{"uuid": "11111111111111111111111111111111", "name": "live", "components": [], "partitions": [], "plugin_options": {}}"#,
         )
         .unwrap();
-        World { dir, prefix: prefix.to_string() }
+        World {
+            dir,
+            prefix: prefix.to_string(),
+        }
     }
 
     /// Writes resources (slug, project name, cpu limit, members) and their teams.
@@ -93,21 +108,37 @@ agent:
                 .iter()
                 .map(|m| serde_json::json!({"username": m, "offering_user_username": m, "offering_user_state": "OK"}))
                 .collect();
-            std::fs::write(self.dir.path().join(format!("waldur/teams/{uuid}.json")), serde_json::to_string(&team).unwrap()).unwrap();
+            std::fs::write(
+                self.dir.path().join(format!("waldur/teams/{uuid}.json")),
+                serde_json::to_string(&team).unwrap(),
+            )
+            .unwrap();
         }
-        std::fs::write(self.dir.path().join("waldur/resources.json"), serde_json::to_string(&resources).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.path().join("waldur/resources.json"),
+            serde_json::to_string(&resources).unwrap(),
+        )
+        .unwrap();
     }
 
     fn agent(&self, args: &[&str]) -> Output {
         let config = self.dir.path().join("config.yaml");
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent"));
-        cmd.args(args).arg("-c").arg(&config).arg("--waldur-snapshot").arg(self.dir.path());
+        cmd.args(args)
+            .arg("-c")
+            .arg(&config)
+            .arg("--waldur-snapshot")
+            .arg(self.dir.path());
         cmd.output().expect("agent runs")
     }
 
     fn plan_json(&self) -> serde_json::Value {
         let out = self.agent(&["plan", "--json"]);
-        assert!(out.status.success(), "plan failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "plan failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -119,24 +150,47 @@ agent:
 }
 
 fn changes(plan: &serde_json::Value) -> Vec<String> {
-    plan["changes"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap().to_string()).collect()
+    plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap().to_string())
+        .collect()
 }
 
 fn show(out: &Output) -> String {
-    format!("stdout:\n{}\nstderr:\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn cleanup(prefix: &str) {
     for row in assoc_rows(prefix) {
         let user = row.split('|').nth(1).unwrap_or("");
         if !user.is_empty() {
-            sacctmgr(&["-i", "remove", "user", "where", &format!("name={user}"), "cluster=testcluster"]);
+            sacctmgr(&[
+                "-i",
+                "remove",
+                "user",
+                "where",
+                &format!("name={user}"),
+                "cluster=testcluster",
+            ]);
         }
     }
     for _ in 0..3 {
         for row in assoc_rows(prefix) {
             let acct = row.split('|').next().unwrap();
-            sacctmgr(&["-i", "remove", "account", "where", &format!("name={acct}"), "cluster=testcluster"]);
+            sacctmgr(&[
+                "-i",
+                "remove",
+                "account",
+                "where",
+                &format!("name={acct}"),
+                "cluster=testcluster",
+            ]);
         }
     }
 }
@@ -149,14 +203,25 @@ fn empty_cluster_converges_and_stays_converged() {
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     cleanup("t1");
     let w = World::new("t1", "root");
-    w.resources(&[("Sim-Run", "Proj \"A\"\nsecond line", 100, &["alice", "bob"]), ("other", "Proj \"A\"\nsecond line", 5, &["bob"])]);
+    w.resources(&[
+        ("Sim-Run", "Proj \"A\"\nsecond line", 100, &["alice", "bob"]),
+        ("other", "Proj \"A\"\nsecond line", 5, &["bob"]),
+    ]);
     let out = w.reconcile(&[]);
     assert!(out.status.success(), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Verified"), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("Verified"),
+        "{}",
+        show(&out)
+    );
     let plan = w.plan_json();
     assert!(changes(&plan).is_empty(), "not converged: {plan:#}");
     let rows = assoc_rows("t1");
-    assert!(rows.iter().any(|r| r.starts_with("t1a_sim-run||t1p_proj|cpu=6000000,mem=600G|normal")), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("t1a_sim-run||t1p_proj|cpu=6000000,mem=600G|normal")),
+        "{rows:?}"
+    );
     // Batch mode gives the same result from scratch.
     cleanup("t1");
     let out = w.reconcile(&["--apply-mode", "batch"]);
@@ -175,23 +240,76 @@ fn drift_made_by_hand_is_named_and_repaired() {
     let w = World::new("t2", "root");
     w.resources(&[("alloc", "Project", 10, &["carol", "dave"])]);
     assert!(w.reconcile(&[]).status.success());
-    sacctmgr(&["-i", "add", "account", "t2p_other", "cluster=testcluster", "parent=root"]);
-    sacctmgr(&["-i", "modify", "account", "where", "name=t2a_alloc", "cluster=testcluster", "set", "GrpTRESMins=cpu=1"]);
-    sacctmgr(&["-i", "remove", "user", "where", "name=dave", "account=t2a_alloc", "cluster=testcluster"]);
-    sacctmgr(&["-i", "add", "user", "mallory", "account=t2a_alloc", "cluster=testcluster"]);
-    sacctmgr(&["-i", "modify", "account", "where", "name=t2p_proj", "cluster=testcluster", "set", "parent=t2p_other"]);
+    sacctmgr(&[
+        "-i",
+        "add",
+        "account",
+        "t2p_other",
+        "cluster=testcluster",
+        "parent=root",
+    ]);
+    sacctmgr(&[
+        "-i",
+        "modify",
+        "account",
+        "where",
+        "name=t2a_alloc",
+        "cluster=testcluster",
+        "set",
+        "GrpTRESMins=cpu=1",
+    ]);
+    sacctmgr(&[
+        "-i",
+        "remove",
+        "user",
+        "where",
+        "name=dave",
+        "account=t2a_alloc",
+        "cluster=testcluster",
+    ]);
+    sacctmgr(&[
+        "-i",
+        "add",
+        "user",
+        "mallory",
+        "account=t2a_alloc",
+        "cluster=testcluster",
+    ]);
+    sacctmgr(&[
+        "-i",
+        "modify",
+        "account",
+        "where",
+        "name=t2p_proj",
+        "cluster=testcluster",
+        "set",
+        "parent=t2p_other",
+    ]);
     let plan = w.plan_json();
     let addresses = changes(&plan);
-    for expected in ["account/t2a_alloc", "association/t2a_alloc/dave", "association/t2a_alloc/mallory", "account/t2p_proj"] {
-        assert!(addresses.contains(&expected.to_string()), "{expected} missing from {addresses:?}");
+    for expected in [
+        "account/t2a_alloc",
+        "association/t2a_alloc/dave",
+        "association/t2a_alloc/mallory",
+        "account/t2p_proj",
+    ] {
+        assert!(
+            addresses.contains(&expected.to_string()),
+            "{expected} missing from {addresses:?}"
+        );
     }
     let text = serde_json::to_string(&plan).unwrap();
-    assert!(text.contains("not_a_member") && text.contains("drift"), "{text}");
+    assert!(
+        text.contains("not_a_member") && text.contains("drift"),
+        "{text}"
+    );
     let out = w.reconcile(&[]);
     assert!(out.status.success(), "{}", show(&out));
     assert!(changes(&w.plan_json()).is_empty());
     // The account outside the managed tree was left alone.
-    assert!(assoc_rows("t2p_other").iter().any(|r| r.starts_with("t2p_other||root")));
+    assert!(assoc_rows("t2p_other")
+        .iter()
+        .any(|r| r.starts_with("t2p_other||root")));
     cleanup("t2");
 }
 
@@ -202,17 +320,43 @@ fn accounts_outside_the_tree_are_never_touched() {
     }
     let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     cleanup("t3");
-    sacctmgr(&["-i", "add", "account", "t3outsider", "cluster=testcluster", "parent=root", "GrpTRESMins=cpu=7"]);
-    sacctmgr(&["-i", "add", "user", "outsideuser", "account=t3outsider", "cluster=testcluster"]);
+    sacctmgr(&[
+        "-i",
+        "add",
+        "account",
+        "t3outsider",
+        "cluster=testcluster",
+        "parent=root",
+        "GrpTRESMins=cpu=7",
+    ]);
+    sacctmgr(&[
+        "-i",
+        "add",
+        "user",
+        "outsideuser",
+        "account=t3outsider",
+        "cluster=testcluster",
+    ]);
     let before_root = assoc_rows("root");
     let w = World::new("t3", "root");
     w.resources(&[("a", "P", 1, &["erin"])]);
     let out = w.reconcile(&[]);
     assert!(out.status.success(), "{}", show(&out));
     assert!(assoc_rows("t3outsider").iter().any(|r| r.contains("cpu=7")));
-    assert!(assoc_rows("t3outsider").iter().any(|r| r.contains("outsideuser")));
-    let after_root: Vec<_> = assoc_rows("root").into_iter().filter(|r| !r.contains("erin")).collect();
-    assert_eq!(before_root.into_iter().filter(|r| !r.contains("erin")).collect::<Vec<_>>(), after_root);
+    assert!(assoc_rows("t3outsider")
+        .iter()
+        .any(|r| r.contains("outsideuser")));
+    let after_root: Vec<_> = assoc_rows("root")
+        .into_iter()
+        .filter(|r| !r.contains("erin"))
+        .collect();
+    assert_eq!(
+        before_root
+            .into_iter()
+            .filter(|r| !r.contains("erin"))
+            .collect::<Vec<_>>(),
+        after_root
+    );
     cleanup("t3");
 }
 
@@ -229,12 +373,25 @@ fn a_failing_command_skips_its_dependents_and_the_next_cycle_converges() {
     let out = w.reconcile(&["--apply-mode", "per-change"]);
     assert_eq!(out.status.code(), Some(1), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("applied  account/t4a_alloc"), "{}", show(&out));
+    assert!(
+        stdout.contains("applied  account/t4a_alloc"),
+        "{}",
+        show(&out)
+    );
     assert!(stdout.contains("FAILED   association/t4a_alloc/newuser4a (fatal): This account 't4ghost' doesn't exist"), "{}", show(&out));
     let plan = w.plan_json();
-    assert!(serde_json::to_string(&plan).unwrap().contains("missing_anchor_account"));
+    assert!(serde_json::to_string(&plan)
+        .unwrap()
+        .contains("missing_anchor_account"));
     assert!(stdout.contains("Not converged"), "{}", show(&out));
-    sacctmgr(&["-i", "add", "account", "t4ghost", "cluster=testcluster", "parent=root"]);
+    sacctmgr(&[
+        "-i",
+        "add",
+        "account",
+        "t4ghost",
+        "cluster=testcluster",
+        "parent=root",
+    ]);
     let out = w.reconcile(&[]);
     assert!(out.status.success(), "{}", show(&out));
     assert!(changes(&w.plan_json()).is_empty());

@@ -41,7 +41,12 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "invalid configuration {} ({} problem(s)):", self.file, self.problems.len())?;
+        writeln!(
+            f,
+            "invalid configuration {} ({} problem(s)):",
+            self.file,
+            self.problems.len()
+        )?;
         for p in &self.problems {
             writeln!(f, "  {p}")?;
         }
@@ -66,7 +71,9 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
             message: format!("cannot read: {e}"),
         }],
     })?;
-    let env_token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.trim().is_empty());
+    let env_token = std::env::var(TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.trim().is_empty());
     load_str(&file, &text, env_token.as_deref(), path.parent())
 }
 
@@ -159,12 +166,20 @@ impl Validator<'_> {
                 let p = format!("offerings[{i}]");
                 self.unknown_in(o, &p, known::OFFERING);
                 if let Some(Value::Object(bs)) = o.get("backend_settings") {
-                    self.unknown_in(bs, &format!("{p}.backend_settings"), known::BACKEND_SETTINGS);
+                    self.unknown_in(
+                        bs,
+                        &format!("{p}.backend_settings"),
+                        known::BACKEND_SETTINGS,
+                    );
                 }
                 if let Some(Value::Object(comps)) = o.get("backend_components") {
                     for (name, c) in comps {
                         if let Value::Object(c) = c {
-                            self.unknown_in(c, &format!("{p}.backend_components.{name}"), known::COMPONENT);
+                            self.unknown_in(
+                                c,
+                                &format!("{p}.backend_components.{name}"),
+                                known::COMPONENT,
+                            );
                         }
                     }
                 }
@@ -178,7 +193,11 @@ impl Validator<'_> {
     fn unknown_in(&mut self, map: &serde_json::Map<String, Value>, path: &str, known: &[&str]) {
         for key in map.keys() {
             if !known.contains(&key.as_str()) {
-                let full = if path.is_empty() { key.clone() } else { format!("{path}.{key}") };
+                let full = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
                 self.warnings.push(Problem {
                     path: full,
                     line: None,
@@ -222,13 +241,19 @@ impl Validator<'_> {
     }
 
     fn bool(&mut self, leaf: &Leaf, path: &str, default: bool) -> bool {
-        let Some(s) = leaf.as_ref() else { return default };
+        let Some(s) = leaf.as_ref() else {
+            return default;
+        };
         match &s.value {
             Value::Null => default,
             Value::Bool(b) => *b,
             other => {
                 let k = kind(other);
-                self.error(path, line_of(s), format!("expected true or false, found {k}"));
+                self.error(
+                    path,
+                    line_of(s),
+                    format!("expected true or false, found {k}"),
+                );
                 default
             }
         }
@@ -241,7 +266,11 @@ impl Validator<'_> {
             Value::Bool(b) => Some(*b),
             other => {
                 let k = kind(other);
-                self.error(path, line_of(s), format!("expected true, false or null, found {k}"));
+                self.error(
+                    path,
+                    line_of(s),
+                    format!("expected true, false or null, found {k}"),
+                );
                 None
             }
         }
@@ -260,8 +289,16 @@ impl Validator<'_> {
         }
     }
 
-    fn uint(&mut self, leaf: &Leaf, path: &str, range: std::ops::RangeInclusive<u64>, default: u64) -> u64 {
-        let Some(s) = leaf.as_ref() else { return default };
+    fn uint(
+        &mut self,
+        leaf: &Leaf,
+        path: &str,
+        range: std::ops::RangeInclusive<u64>,
+        default: u64,
+    ) -> u64 {
+        let Some(s) = leaf.as_ref() else {
+            return default;
+        };
         match s.value.as_u64() {
             Some(n) if range.contains(&n) => n,
             _ if s.value.is_null() => default,
@@ -269,7 +306,11 @@ impl Validator<'_> {
                 self.error(
                     path,
                     line_of(s),
-                    format!("expected a whole number from {} to {}", range.start(), range.end()),
+                    format!(
+                        "expected a whole number from {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
                 );
                 default
             }
@@ -278,20 +319,32 @@ impl Validator<'_> {
 
     /// A duration: `90s`, `5m`, `1h 30m`, or a number of seconds.
     fn duration(&mut self, leaf: &Leaf, path: &str, default: Duration) -> Duration {
-        let Some(s) = leaf.as_ref() else { return default };
+        let Some(s) = leaf.as_ref() else {
+            return default;
+        };
         match &s.value {
             Value::Null => default,
-            Value::Number(n) if n.as_u64().is_some() => Duration::from_secs(n.as_u64().unwrap_or(0)),
+            Value::Number(n) if n.as_u64().is_some() => {
+                Duration::from_secs(n.as_u64().unwrap_or(0))
+            }
             Value::String(text) => match humantime::parse_duration(text) {
                 Ok(d) if !d.is_zero() => d,
                 _ => {
-                    self.error(path, line_of(s), format!("not a duration: {text:?} (use e.g. 90s, 5m, 1h)"));
+                    self.error(
+                        path,
+                        line_of(s),
+                        format!("not a duration: {text:?} (use e.g. 90s, 5m, 1h)"),
+                    );
                     default
                 }
             },
             other => {
                 let k = kind(other);
-                self.error(path, line_of(s), format!("expected a duration such as 5m, found {k}"));
+                self.error(
+                    path,
+                    line_of(s),
+                    format!("expected a duration such as 5m, found {k}"),
+                );
                 default
             }
         }
@@ -301,41 +354,75 @@ impl Validator<'_> {
         if value.is_empty() {
             return value;
         }
-        let ok = value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let ok = value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
         if !ok {
             let line = leaf.as_ref().and_then(line_of);
-            self.error(path, line, format!("{value:?} is not a valid SLURM name (letters, digits, '_' and '-' only)"));
+            self.error(
+                path,
+                line,
+                format!("{value:?} is not a valid SLURM name (letters, digits, '_' and '-' only)"),
+            );
         }
         value
     }
 
     fn config(&mut self, raw: RawConfig) -> Config {
-        let timezone = self.string(&raw.timezone, "timezone").unwrap_or_else(|| "UTC".into());
+        let timezone = self
+            .string(&raw.timezone, "timezone")
+            .unwrap_or_else(|| "UTC".into());
         if !timezone_looks_valid(&timezone) {
             let line = raw.timezone.as_ref().and_then(line_of);
-            self.error("timezone", line, format!("{timezone:?} is not an IANA time zone name such as UTC or Europe/Tallinn"));
+            self.error(
+                "timezone",
+                line,
+                format!("{timezone:?} is not an IANA time zone name such as UTC or Europe/Tallinn"),
+            );
         }
-        let log_level = self.string(&raw.log_level, "log_level").unwrap_or_else(|| "INFO".into());
-        if !["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"].contains(&log_level.to_uppercase().as_str()) {
+        let log_level = self
+            .string(&raw.log_level, "log_level")
+            .unwrap_or_else(|| "INFO".into());
+        if !["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+            .contains(&log_level.to_uppercase().as_str())
+        {
             let line = raw.log_level.as_ref().and_then(line_of);
-            self.error("log_level", line, "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL");
+            self.error(
+                "log_level",
+                line,
+                "must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+            );
         }
-        let reporting_periods = self.uint(&raw.reporting_periods, "reporting_periods", 1..=12, 2) as u8;
-        let _ = self.bool(&raw.expose_backend_error_details, "expose_backend_error_details", true);
+        let reporting_periods =
+            self.uint(&raw.reporting_periods, "reporting_periods", 1..=12, 2) as u8;
+        let _ = self.bool(
+            &raw.expose_backend_error_details,
+            "expose_backend_error_details",
+            true,
+        );
         let agent = match &raw.agent {
             Some(a) => self.agent(&a.value),
             None => AgentSettings::default(),
         };
         let mut offerings = Vec::new();
         match raw.offerings {
-            None => self.error("offerings", None, "required key is missing: list the Waldur offerings to serve"),
+            None => self.error(
+                "offerings",
+                None,
+                "required key is missing: list the Waldur offerings to serve",
+            ),
             Some(list) => {
                 if list.value.is_empty() {
-                    self.error("offerings", line_of(&list), "must list at least one offering");
+                    self.error(
+                        "offerings",
+                        line_of(&list),
+                        "must list at least one offering",
+                    );
                 }
                 for (i, o) in list.value.into_iter().enumerate() {
                     let line = line_of(&o);
-                    if let Some(offering) = self.offering(o.value, &format!("offerings[{i}]"), line) {
+                    if let Some(offering) = self.offering(o.value, &format!("offerings[{i}]"), line)
+                    {
                         offerings.push(offering);
                     }
                 }
@@ -344,7 +431,11 @@ impl Validator<'_> {
         let mut seen = std::collections::BTreeSet::new();
         for o in &offerings {
             if !seen.insert(o.uuid.clone()) {
-                self.error("offerings", None, format!("offering {} is listed twice", o.uuid));
+                self.error(
+                    "offerings",
+                    None,
+                    format!("offering {} is listed twice", o.uuid),
+                );
             }
         }
         Config {
@@ -364,40 +455,79 @@ impl Validator<'_> {
             Some("batch") => ApplyMode::Batch,
             Some(other) => {
                 let line = raw.apply_mode.as_ref().and_then(line_of);
-                self.error("agent.apply_mode", line, format!("{other:?} is not one of auto, per-change, batch"));
+                self.error(
+                    "agent.apply_mode",
+                    line,
+                    format!("{other:?} is not one of auto, per-change, batch"),
+                );
                 ApplyMode::Auto
             }
         };
         AgentSettings {
-            max_deletions: self.uint(&raw.max_deletions, "agent.max_deletions", 0..=1_000_000, d.max_deletions as u64) as usize,
+            max_deletions: self.uint(
+                &raw.max_deletions,
+                "agent.max_deletions",
+                0..=1_000_000,
+                d.max_deletions as u64,
+            ) as usize,
             cancel_jobs: self.bool(&raw.cancel_jobs, "agent.cancel_jobs", d.cancel_jobs),
             apply_mode,
-            command_timeout: self.duration(&raw.command_timeout, "agent.command_timeout", d.command_timeout),
-            cycle_interval: self.duration(&raw.cycle_interval, "agent.cycle_interval", d.cycle_interval),
+            command_timeout: self.duration(
+                &raw.command_timeout,
+                "agent.command_timeout",
+                d.command_timeout,
+            ),
+            cycle_interval: self.duration(
+                &raw.cycle_interval,
+                "agent.cycle_interval",
+                d.cycle_interval,
+            ),
         }
     }
 
     fn offering(&mut self, raw: RawOffering, p: &str, line: Option<u64>) -> Option<Offering> {
         let name = self.required_string(&raw.name, &format!("{p}.name"), line);
-        let mut api_url = self.required_string(&raw.waldur_api_url, &format!("{p}.waldur_api_url"), line);
-        if !api_url.is_empty() && !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+        let mut api_url =
+            self.required_string(&raw.waldur_api_url, &format!("{p}.waldur_api_url"), line);
+        if !(api_url.is_empty()
+            || api_url.starts_with("http://")
+            || api_url.starts_with("https://"))
+        {
             let l = raw.waldur_api_url.as_ref().and_then(line_of);
-            self.error(&format!("{p}.waldur_api_url"), l, "must start with http:// or https://");
+            self.error(
+                &format!("{p}.waldur_api_url"),
+                l,
+                "must start with http:// or https://",
+            );
         }
         if !api_url.ends_with('/') {
             api_url.push('/');
         }
         let api_token = self.token(&raw, p, line);
-        let uuid_raw = self.required_string(&raw.waldur_offering_uuid, &format!("{p}.waldur_offering_uuid"), line);
+        let uuid_raw = self.required_string(
+            &raw.waldur_offering_uuid,
+            &format!("{p}.waldur_offering_uuid"),
+            line,
+        );
         let uuid = uuid_raw.replace('-', "").to_ascii_lowercase();
-        if !uuid_raw.is_empty() && (uuid.len() != 32 || !uuid.chars().all(|c| c.is_ascii_hexdigit())) {
+        if !uuid_raw.is_empty()
+            && (uuid.len() != 32 || !uuid.chars().all(|c| c.is_ascii_hexdigit()))
+        {
             let l = raw.waldur_offering_uuid.as_ref().and_then(line_of);
             self.error(&format!("{p}.waldur_offering_uuid"), l, format!("{uuid_raw:?} is not a UUID (32 hex digits, dashes allowed; quote it so YAML does not read it as a number)"));
         }
-        let backend_type = self.required_string(&raw.backend_type, &format!("{p}.backend_type"), line).to_lowercase();
+        let backend_type = self
+            .required_string(&raw.backend_type, &format!("{p}.backend_type"), line)
+            .to_lowercase();
         if !backend_type.is_empty() && backend_type != "slurm" {
             let l = raw.backend_type.as_ref().and_then(line_of);
-            self.error(&format!("{p}.backend_type"), l, format!("{backend_type:?} is not supported: this agent serves SLURM offerings only"));
+            self.error(
+                &format!("{p}.backend_type"),
+                l,
+                format!(
+                    "{backend_type:?} is not supported: this agent serves SLURM offerings only"
+                ),
+            );
         }
         let verify_ssl = self.bool(&raw.verify_ssl, &format!("{p}.verify_ssl"), true);
         let mut enabled = |leaf: &Leaf, key: &str| {
@@ -408,22 +538,45 @@ impl Validator<'_> {
         let membership_sync = enabled(&raw.membership_sync_backend, "membership_sync_backend");
         let reporting = enabled(&raw.reporting_backend, "reporting_backend");
         let _ = self.bool(&raw.stomp_enabled, &format!("{p}.stomp_enabled"), false);
-        let _ = self.string(&raw.username_management_backend, &format!("{p}.username_management_backend"));
+        let _ = self.string(
+            &raw.username_management_backend,
+            &format!("{p}.username_management_backend"),
+        );
         let slurm = match &raw.backend_settings {
             Some(bs) => self.slurm(&bs.value, &format!("{p}.backend_settings"), line_of(bs)),
             None => {
-                self.error(&format!("{p}.backend_settings"), line, "required key is missing");
-                self.slurm(&RawBackendSettings::default(), &format!("{p}.backend_settings"), line)
+                self.error(
+                    &format!("{p}.backend_settings"),
+                    line,
+                    "required key is missing",
+                );
+                self.slurm(
+                    &RawBackendSettings::default(),
+                    &format!("{p}.backend_settings"),
+                    line,
+                )
             }
         };
         let mut components = IndexMap::new();
         match raw.backend_components {
-            None => self.error(&format!("{p}.backend_components"), line, "required key is missing: list at least one component"),
+            None => self.error(
+                &format!("{p}.backend_components"),
+                line,
+                "required key is missing: list at least one component",
+            ),
             Some(comps) => {
                 for (key, c) in comps.value {
                     let cp = format!("{p}.backend_components.{key}");
-                    if !key.chars().all(|ch| ch.is_ascii_alphanumeric() || "_-/".contains(ch)) || key.is_empty() {
-                        self.error(&cp, line_of(&c), "component name must be a TRES name such as cpu, mem or gres/gpu");
+                    if !key
+                        .chars()
+                        .all(|ch| ch.is_ascii_alphanumeric() || "_-/".contains(ch))
+                        || key.is_empty()
+                    {
+                        self.error(
+                            &cp,
+                            line_of(&c),
+                            "component name must be a TRES name such as cpu, mem or gres/gpu",
+                        );
                     }
                     let cl = line_of(&c);
                     components.insert(key.clone(), self.component(&c.value, &cp, cl));
@@ -451,12 +604,19 @@ impl Validator<'_> {
                 Value::String(t) if !t.trim().is_empty() => return Secret::new(t.trim()),
                 Value::String(_) | Value::Null => {}
                 _ => {
-                    self.error(&format!("{p}.waldur_api_token"), line_of(s), "expected a string");
+                    self.error(
+                        &format!("{p}.waldur_api_token"),
+                        line_of(s),
+                        "expected a string",
+                    );
                     return Secret::default();
                 }
             }
         }
-        if let Some(file) = self.string(&raw.waldur_api_token_file, &format!("{p}.waldur_api_token_file")) {
+        if let Some(file) = self.string(
+            &raw.waldur_api_token_file,
+            &format!("{p}.waldur_api_token_file"),
+        ) {
             let path = match self.base_dir {
                 Some(b) if Path::new(&file).is_relative() => b.join(&file),
                 _ => Path::new(&file).to_path_buf(),
@@ -465,12 +625,20 @@ impl Validator<'_> {
                 Ok(t) if !t.trim().is_empty() => Secret::new(t.trim()),
                 Ok(_) => {
                     let l = raw.waldur_api_token_file.as_ref().and_then(line_of);
-                    self.error(&format!("{p}.waldur_api_token_file"), l, format!("{} is empty", path.display()));
+                    self.error(
+                        &format!("{p}.waldur_api_token_file"),
+                        l,
+                        format!("{} is empty", path.display()),
+                    );
                     Secret::default()
                 }
                 Err(e) => {
                     let l = raw.waldur_api_token_file.as_ref().and_then(line_of);
-                    self.error(&format!("{p}.waldur_api_token_file"), l, format!("cannot read {}: {e}", path.display()));
+                    self.error(
+                        &format!("{p}.waldur_api_token_file"),
+                        l,
+                        format!("cannot read {}: {e}", path.display()),
+                    );
                     Secret::default()
                 }
             };
@@ -493,23 +661,42 @@ impl Validator<'_> {
         let default_account = match s(self, &raw.default_account, "default_account") {
             Some(a) if !a.is_empty() => a,
             _ => {
-                self.error(&format!("{p}.default_account"), line, "required key is missing (the account users get as DefaultAccount, e.g. root)");
+                self.error(
+                    &format!("{p}.default_account"),
+                    line,
+                    "required key is missing (the account users get as DefaultAccount, e.g. root)",
+                );
                 "root".into()
             }
         };
-        let default_account = self.name(default_account.to_lowercase(), &format!("{p}.default_account"), &raw.default_account);
-        let policy = match s(self, &raw.default_account_policy, "default_account_policy").as_deref() {
+        let default_account = self.name(
+            default_account.to_lowercase(),
+            &format!("{p}.default_account"),
+            &raw.default_account,
+        );
+        let policy = match s(self, &raw.default_account_policy, "default_account_policy").as_deref()
+        {
             None | Some("common") => DefaultAccountPolicy::Common,
             Some("individual") => DefaultAccountPolicy::Individual,
             Some("none") => DefaultAccountPolicy::None,
             Some(other) => {
                 let l = raw.default_account_policy.as_ref().and_then(line_of);
-                self.error(&format!("{p}.default_account_policy"), l, format!("{other:?} is not one of common, individual, none"));
+                self.error(
+                    &format!("{p}.default_account_policy"),
+                    l,
+                    format!("{other:?} is not one of common, individual, none"),
+                );
                 DefaultAccountPolicy::Common
             }
         };
-        let root_account = s(self, &raw.root_account, "root_account").filter(|r| !r.is_empty()).unwrap_or_else(|| default_account.clone());
-        let root_account = self.name(root_account.to_lowercase(), &format!("{p}.root_account"), &raw.root_account);
+        let root_account = s(self, &raw.root_account, "root_account")
+            .filter(|r| !r.is_empty())
+            .unwrap_or_else(|| default_account.clone());
+        let root_account = self.name(
+            root_account.to_lowercase(),
+            &format!("{p}.root_account"),
+            &raw.root_account,
+        );
         let prefix = |v: &mut Self, leaf: &Leaf, key: &str| {
             let value = s(v, leaf, key).unwrap_or_default();
             v.name(value, &format!("{p}.{key}"), leaf)
@@ -519,15 +706,32 @@ impl Validator<'_> {
         let allocation_prefix = prefix(self, &raw.allocation_prefix, "allocation_prefix");
         let parent_account = s(self, &raw.parent_account, "parent_account")
             .filter(|v| !v.is_empty())
-            .map(|v| self.name(v.to_lowercase(), &format!("{p}.parent_account"), &raw.parent_account));
+            .map(|v| {
+                self.name(
+                    v.to_lowercase(),
+                    &format!("{p}.parent_account"),
+                    &raw.parent_account,
+                )
+            });
         let cluster_name = s(self, &raw.cluster_name, "cluster_name")
             .filter(|v| !v.is_empty())
-            .map(|v| self.name(v.to_lowercase(), &format!("{p}.cluster_name"), &raw.cluster_name));
-        let slurm_bin_path = s(self, &raw.slurm_bin_path, "slurm_bin_path").unwrap_or_else(|| "/usr/bin".into());
+            .map(|v| {
+                self.name(
+                    v.to_lowercase(),
+                    &format!("{p}.cluster_name"),
+                    &raw.cluster_name,
+                )
+            });
+        let slurm_bin_path =
+            s(self, &raw.slurm_bin_path, "slurm_bin_path").unwrap_or_else(|| "/usr/bin".into());
         if let Some(mode) = s(self, &raw.execution_mode, "execution_mode") {
             if mode != "cli" {
                 let l = raw.execution_mode.as_ref().and_then(line_of);
-                self.error(&format!("{p}.execution_mode"), l, format!("{mode:?} is not supported: only cli (sacctmgr) is"));
+                self.error(
+                    &format!("{p}.execution_mode"),
+                    l,
+                    format!("{mode:?} is not supported: only cli (sacctmgr) is"),
+                );
             }
         }
         let default_partition = s(self, &raw.default_partition, "default_partition")
@@ -538,30 +742,59 @@ impl Validator<'_> {
                 .filter(|q| !q.is_empty())
                 .map(|q| v.name(q.to_lowercase(), &format!("{p}.{key}"), leaf))
         };
-        let qos_default = qos(self, &raw.qos_default, "qos_default").unwrap_or_else(|| "normal".into());
+        let qos_default =
+            qos(self, &raw.qos_default, "qos_default").unwrap_or_else(|| "normal".into());
         let qos_downscaled = qos(self, &raw.qos_downscaled, "qos_downscaled");
         let qos_paused = qos(self, &raw.qos_paused, "qos_paused");
-        let enforce_offering_partitions = self.bool(&raw.enforce_offering_partitions, &format!("{p}.enforce_offering_partitions"), false);
-        let qos_enforcement_enabled = self.bool(&raw.qos_enforcement_enabled, &format!("{p}.qos_enforcement_enabled"), false);
-        let enforce_offering_qos = self.opt_bool(&raw.enforce_offering_qos, &format!("{p}.enforce_offering_qos"));
+        let enforce_offering_partitions = self.bool(
+            &raw.enforce_offering_partitions,
+            &format!("{p}.enforce_offering_partitions"),
+            false,
+        );
+        let qos_enforcement_enabled = self.bool(
+            &raw.qos_enforcement_enabled,
+            &format!("{p}.qos_enforcement_enabled"),
+            false,
+        );
+        let enforce_offering_qos = self.opt_bool(
+            &raw.enforce_offering_qos,
+            &format!("{p}.enforce_offering_qos"),
+        );
         let soft_delete = self.bool(&raw.soft_delete, &format!("{p}.soft_delete"), false);
         let periodic_limits = match &raw.periodic_limits {
-            None => PeriodicLimits { enabled: false, limit_type: LimitType::GrpTresMins },
+            None => PeriodicLimits {
+                enabled: false,
+                limit_type: LimitType::GrpTresMins,
+            },
             Some(pl) => {
                 let pp = format!("{p}.periodic_limits");
                 let enabled = self.bool(&pl.value.enabled, &format!("{pp}.enabled"), false);
-                let _ = self.bool(&pl.value.emulator_mode, &format!("{pp}.emulator_mode"), false);
-                let limit_type = match self.string(&pl.value.limit_type, &format!("{pp}.limit_type")).as_deref() {
+                let _ = self.bool(
+                    &pl.value.emulator_mode,
+                    &format!("{pp}.emulator_mode"),
+                    false,
+                );
+                let limit_type = match self
+                    .string(&pl.value.limit_type, &format!("{pp}.limit_type"))
+                    .as_deref()
+                {
                     None | Some("GrpTRESMins") => LimitType::GrpTresMins,
                     Some("MaxTRESMins") => LimitType::MaxTresMins,
                     Some("GrpTRES") => LimitType::GrpTres,
                     Some(other) => {
                         let l = pl.value.limit_type.as_ref().and_then(line_of);
-                        self.error(&format!("{pp}.limit_type"), l, format!("{other:?} is not one of GrpTRESMins, MaxTRESMins, GrpTRES"));
+                        self.error(
+                            &format!("{pp}.limit_type"),
+                            l,
+                            format!("{other:?} is not one of GrpTRESMins, MaxTRESMins, GrpTRES"),
+                        );
                         LimitType::GrpTresMins
                     }
                 };
-                PeriodicLimits { enabled, limit_type }
+                PeriodicLimits {
+                    enabled,
+                    limit_type,
+                }
             }
         };
         SlurmSettings {
@@ -587,24 +820,41 @@ impl Validator<'_> {
     }
 
     fn component(&mut self, raw: &RawComponent, p: &str, line: Option<u64>) -> Component {
-        let measured_unit = self.string(&raw.measured_unit, &format!("{p}.measured_unit")).unwrap_or_default();
-        let label = self.string(&raw.label, &format!("{p}.label")).unwrap_or_default();
-        let unit_factor = self.number(&raw.unit_factor, &format!("{p}.unit_factor")).unwrap_or(1.0);
+        let measured_unit = self
+            .string(&raw.measured_unit, &format!("{p}.measured_unit"))
+            .unwrap_or_default();
+        let label = self
+            .string(&raw.label, &format!("{p}.label"))
+            .unwrap_or_default();
+        let unit_factor = self
+            .number(&raw.unit_factor, &format!("{p}.unit_factor"))
+            .unwrap_or(1.0);
         if unit_factor <= 0.0 || !unit_factor.is_finite() {
             let l = raw.unit_factor.as_ref().and_then(line_of);
             self.error(&format!("{p}.unit_factor"), l, "must be a positive number");
         }
-        let accounting_type = match self.string(&raw.accounting_type, &format!("{p}.accounting_type")).as_deref() {
+        let accounting_type = match self
+            .string(&raw.accounting_type, &format!("{p}.accounting_type"))
+            .as_deref()
+        {
             Some("usage") => AccountingType::Usage,
             Some("limit") => AccountingType::Limit,
             Some("one") => AccountingType::One,
             None => {
-                self.error(&format!("{p}.accounting_type"), line, "required key is missing (usage, limit or one)");
+                self.error(
+                    &format!("{p}.accounting_type"),
+                    line,
+                    "required key is missing (usage, limit or one)",
+                );
                 AccountingType::Usage
             }
             Some(other) => {
                 let l = raw.accounting_type.as_ref().and_then(line_of);
-                self.error(&format!("{p}.accounting_type"), l, format!("{other:?} is not one of usage, limit, one"));
+                self.error(
+                    &format!("{p}.accounting_type"),
+                    l,
+                    format!("{other:?} is not one of usage, limit, one"),
+                );
                 AccountingType::Usage
             }
         };
@@ -613,7 +863,10 @@ impl Validator<'_> {
             let l = raw.limit.as_ref().and_then(line_of);
             self.error(&format!("{p}.limit"), l, "must not be negative");
         }
-        let target_components = raw.target_components.as_ref().and_then(|s| self.targets(s, &format!("{p}.target_components")));
+        let target_components = raw
+            .target_components
+            .as_ref()
+            .and_then(|s| self.targets(s, &format!("{p}.target_components")));
         Component {
             measured_unit,
             label,
@@ -628,7 +881,11 @@ impl Validator<'_> {
     fn targets(&mut self, s: &Spanned<Value>, p: &str) -> Option<IndexMap<String, f64>> {
         let Value::Object(map) = &s.value else {
             if !s.value.is_null() {
-                self.error(p, line_of(s), "expected a mapping of TRES name to {factor: N}");
+                self.error(
+                    p,
+                    line_of(s),
+                    "expected a mapping of TRES name to {factor: N}",
+                );
             }
             return None;
         };
@@ -638,7 +895,11 @@ impl Validator<'_> {
                 Some(f) if f > 0.0 => {
                     out.insert(tres.clone(), f);
                 }
-                _ => self.error(&format!("{p}.{tres}"), line_of(s), "needs a positive factor, e.g. {factor: 64}"),
+                _ => self.error(
+                    &format!("{p}.{tres}"),
+                    line_of(s),
+                    "needs a positive factor, e.g. {factor: 64}",
+                ),
             }
         }
         Some(out)

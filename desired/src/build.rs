@@ -40,7 +40,10 @@ pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
         if !docs.resources.iter().any(|r| &hex(&r.uuid) == uuid) {
             b.out.diagnostics.push(Diagnostic::warning(
                 "order_without_resource",
-                format!("order {} refers to resource {uuid}, which Waldur did not list; skipped", order.uuid),
+                format!(
+                    "order {} refers to resource {uuid}, which Waldur did not list; skipped",
+                    order.uuid
+                ),
             ));
         }
     }
@@ -48,7 +51,10 @@ pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
 }
 
 /// Open orders keyed by resource; orders not in pending-provider/executing are ignored.
-fn orders_by_resource<'d>(docs: &'d WaldurDocs, diagnostics: &mut Vec<Diagnostic>) -> BTreeMap<String, &'d Order> {
+fn orders_by_resource<'d>(
+    docs: &'d WaldurDocs,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> BTreeMap<String, &'d Order> {
     let mut map: BTreeMap<String, &Order> = BTreeMap::new();
     let mut orders: Vec<&Order> = docs.orders.iter().collect();
     orders.sort_by(|a, b| a.uuid.cmp(&b.uuid));
@@ -75,7 +81,6 @@ fn orders_by_resource<'d>(docs: &'d WaldurDocs, diagnostics: &mut Vec<Diagnostic
     }
     map
 }
-
 
 struct Builder<'a> {
     cfg: &'a OfferingConfig,
@@ -105,7 +110,11 @@ impl Builder<'_> {
     fn skip(&mut self, resource: &Resource, code: &str, why: String) {
         self.out.diagnostics.push(Diagnostic::error(
             code,
-            format!("resource {:?} ({}): {why}; skipped", resource.name, hex(&resource.uuid)),
+            format!(
+                "resource {:?} ({}): {why}; skipped",
+                resource.name,
+                hex(&resource.uuid)
+            ),
         ));
     }
 
@@ -126,7 +135,11 @@ impl Builder<'_> {
         let customer_slug = r.customer_slug.clone().unwrap_or_default();
         let project_slug = r.project_slug.clone().unwrap_or_default();
         if project_slug.is_empty() || (s.parent_account.is_none() && customer_slug.is_empty()) {
-            self.skip(r, "missing_slug", "unset or missing slug fields (customer_slug/project_slug)".into());
+            self.skip(
+                r,
+                "missing_slug",
+                "unset or missing slug fields (customer_slug/project_slug)".into(),
+            );
             return None;
         }
         let customer = if s.parent_account.is_some() {
@@ -155,7 +168,11 @@ impl Builder<'_> {
                     .get("account_name_generation_policy")
                     .and_then(|v| v.as_str())
                     .unwrap_or("resource_name");
-                let base = if policy == "project_slug" { &project_slug } else { &r.slug };
+                let base = if policy == "project_slug" {
+                    &project_slug
+                } else {
+                    &r.slug
+                };
                 names::account(&format!("{}{}", s.allocation_prefix, base))
             }
         };
@@ -189,7 +206,12 @@ impl Builder<'_> {
         )
     }
 
-    fn text_fields(parent: &str, description: &str, organization: &str, name: &str) -> BTreeMap<AccountField, Value> {
+    fn text_fields(
+        parent: &str,
+        description: &str,
+        organization: &str,
+        name: &str,
+    ) -> BTreeMap<AccountField, Value> {
         let description = match names::free_text(description) {
             d if d.is_empty() => name.to_string(),
             d => d,
@@ -197,7 +219,10 @@ impl Builder<'_> {
         BTreeMap::from([
             (AccountField::Parent, Value::Text(parent.to_string())),
             (AccountField::Description, Value::Text(description)),
-            (AccountField::Organization, Value::Text(organization.to_string())),
+            (
+                AccountField::Organization,
+                Value::Text(organization.to_string()),
+            ),
         ])
     }
 
@@ -216,7 +241,11 @@ impl Builder<'_> {
                 fresh: false,
                 reason: Reason::new(
                     "waldur_customer",
-                    format!("customer {} of Waldur resource {:?}", r.customer_slug.as_deref().unwrap_or("?"), r.name),
+                    format!(
+                        "customer {} of Waldur resource {:?}",
+                        r.customer_slug.as_deref().unwrap_or("?"),
+                        r.name
+                    ),
                 ),
             });
         }
@@ -227,7 +256,11 @@ impl Builder<'_> {
             fresh: false,
             reason: Reason::new(
                 "waldur_project",
-                format!("project {} of Waldur resource {:?}", r.project_slug.as_deref().unwrap_or("?"), r.name),
+                format!(
+                    "project {} of Waldur resource {:?}",
+                    r.project_slug.as_deref().unwrap_or("?"),
+                    r.name
+                ),
             ),
         });
     }
@@ -248,7 +281,10 @@ impl Builder<'_> {
                 period: r.created.as_deref().zip(r.end_date.as_deref()),
             });
             for n in notes {
-                self.out.diagnostics.push(Diagnostic::warning("prepaid_without_dates", format!("{}: {n}", r.name)));
+                self.out.diagnostics.push(Diagnostic::warning(
+                    "prepaid_without_dates",
+                    format!("{}: {n}", r.name),
+                ));
             }
             if !map.is_empty() {
                 fields.insert(AccountField::GrpTresMins, Value::Tres(map));
@@ -274,7 +310,11 @@ impl Builder<'_> {
     fn qos(&mut self, r: &Resource, fields: &mut BTreeMap<AccountField, Value>) {
         let s = &self.cfg.slurm;
         if self.qos_enforcement() {
-            let value = if r.paused || r.downscaled { Some(0) } else { None };
+            let value = if r.paused || r.downscaled {
+                Some(0)
+            } else {
+                None
+            };
             fields.insert(AccountField::GrpSubmitJobs, Value::Count(value));
             return;
         }
@@ -318,7 +358,12 @@ impl Builder<'_> {
     fn partitions(&self, r: &Resource) -> Vec<String> {
         let s = &self.cfg.slurm;
         if self.qos_enforcement() {
-            if let Some(p) = r.attributes.get("partition").and_then(|v| v.as_str()).filter(|p| !p.is_empty()) {
+            if let Some(p) = r
+                .attributes
+                .get("partition")
+                .and_then(|v| v.as_str())
+                .filter(|p| !p.is_empty())
+            {
                 return vec![p.to_string()];
             }
         }
@@ -341,7 +386,12 @@ impl Builder<'_> {
 
     fn members(&mut self, r: &Resource, account: &str) {
         let s = &self.cfg.slurm;
-        let team = self.docs.teams.get(&hex(&r.uuid)).cloned().unwrap_or_default();
+        let team = self
+            .docs
+            .teams
+            .get(&hex(&r.uuid))
+            .cloned()
+            .unwrap_or_default();
         let mut partitions = Vec::new();
         for p in self.partitions(r) {
             if p.is_empty() {
@@ -350,7 +400,10 @@ impl Builder<'_> {
             }
             match names::partition(&p) {
                 Ok(p) => partitions.push(p),
-                Err(e) => self.out.diagnostics.push(Diagnostic::error("invalid_name", format!("resource {:?}: {e}", r.name))),
+                Err(e) => self.out.diagnostics.push(Diagnostic::error(
+                    "invalid_name",
+                    format!("resource {:?}: {e}", r.name),
+                )),
             }
         }
         let grant = if self.qos_enforcement() {
@@ -364,7 +417,10 @@ impl Builder<'_> {
                         default: Some(q),
                     }),
                     Err(e) => {
-                        self.out.diagnostics.push(Diagnostic::error("invalid_name", format!("resource {:?}: {e}", r.name)));
+                        self.out.diagnostics.push(Diagnostic::error(
+                            "invalid_name",
+                            format!("resource {:?}: {e}", r.name),
+                        ));
                         None
                     }
                 })
@@ -378,7 +434,10 @@ impl Builder<'_> {
         };
         let user_limits = self.user_limits(r);
         for m in &team {
-            let (Some(username), Some("OK")) = (m.offering_user_username.as_deref(), m.offering_user_state.as_deref()) else {
+            let (Some(username), Some("OK")) = (
+                m.offering_user_username.as_deref(),
+                m.offering_user_state.as_deref(),
+            ) else {
                 continue;
             };
             if username.is_empty() {
@@ -389,7 +448,10 @@ impl Builder<'_> {
                 Err(e) => {
                     self.out.diagnostics.push(Diagnostic::error(
                         "invalid_name",
-                        format!("resource {:?}: team member {}: {e}; not added", r.name, m.username),
+                        format!(
+                            "resource {:?}: team member {}: {e}; not added",
+                            r.name, m.username
+                        ),
                     ));
                     continue;
                 }
@@ -402,10 +464,16 @@ impl Builder<'_> {
                         key,
                         default_account: default_account.clone(),
                         qos_grant: grant.clone(),
-                        max_tres_mins: user_limits.as_ref().map(|l| l.get(&user).cloned().unwrap_or_default()),
+                        max_tres_mins: user_limits
+                            .as_ref()
+                            .map(|l| l.get(&user).cloned().unwrap_or_default()),
                         reason: Reason::new(
                             "member",
-                            format!("{user} is a member of project {} with Waldur resource {:?}", r.project_slug.as_deref().unwrap_or("?"), r.name),
+                            format!(
+                                "{user} is a member of project {} with Waldur resource {:?}",
+                                r.project_slug.as_deref().unwrap_or("?"),
+                                r.name
+                            ),
                         ),
                     },
                 );
@@ -418,12 +486,17 @@ impl Builder<'_> {
         let all = self.docs.user_limits.as_ref()?;
         let mut out: BTreeMap<String, TresMap> = BTreeMap::new();
         for l in all.get(&hex(&r.uuid)).into_iter().flatten() {
-            let Some(comp) = self.cfg.components.get(&l.component_type) else { continue };
+            let Some(comp) = self.cfg.components.get(&l.component_type) else {
+                continue;
+            };
             let Some(v) = number(&l.limit) else { continue };
-            let Ok(user) = names::user(&l.user) else { continue };
-            out.entry(user)
-                .or_default()
-                .insert(l.component_type.clone(), (v * comp.unit_factor).trunc() as u64);
+            let Ok(user) = names::user(&l.user) else {
+                continue;
+            };
+            out.entry(user).or_default().insert(
+                l.component_type.clone(),
+                (v * comp.unit_factor).trunc() as u64,
+            );
         }
         Some(out)
     }
@@ -435,7 +508,11 @@ impl Builder<'_> {
             return;
         };
         let Ok(account) = names::account(account) else {
-            self.skip(r, "invalid_name", format!("backend_id {account:?} is not a valid account name"));
+            self.skip(
+                r,
+                "invalid_name",
+                format!("backend_id {account:?} is not a valid account name"),
+            );
             return;
         };
         if self.cfg.slurm.soft_delete {
@@ -450,13 +527,13 @@ impl Builder<'_> {
                 tier: Tier::Allocation,
                 fields,
                 fresh: false,
-                reason: self.resource_reason(r, "terminated (soft delete: limits zeroed, users removed)"),
+                reason: self
+                    .resource_reason(r, "terminated (soft delete: limits zeroed, users removed)"),
             });
         } else {
-            let cascade_parent = r
-                .project_slug
-                .as_deref()
-                .and_then(|slug| names::account(&format!("{}{}", self.cfg.slurm.project_prefix, slug)).ok());
+            let cascade_parent = r.project_slug.as_deref().and_then(|slug| {
+                names::account(&format!("{}{}", self.cfg.slurm.project_prefix, slug)).ok()
+            });
             self.out.tombstones.insert(
                 account.clone(),
                 Tombstone {
@@ -465,7 +542,12 @@ impl Builder<'_> {
                     cascade_parent,
                     reason: Reason::new(
                         "terminated",
-                        format!("Waldur order {} terminates resource {:?} ({})", order.uuid, r.name, hex(&r.uuid)),
+                        format!(
+                            "Waldur order {} terminates resource {:?} ({})",
+                            order.uuid,
+                            r.name,
+                            hex(&r.uuid)
+                        ),
                     ),
                 },
             );
@@ -477,7 +559,10 @@ impl Builder<'_> {
     fn order_calls(&mut self, r: &Resource, order: &Order, account: &str) {
         let o = hex(&order.uuid);
         let res = hex(&r.uuid);
-        let accounts: Vec<String> = Some(account.to_string()).filter(|a| !a.is_empty()).into_iter().collect();
+        let accounts: Vec<String> = Some(account.to_string())
+            .filter(|a| !a.is_empty())
+            .into_iter()
+            .collect();
         let reason = |text: String| Reason::new("waldur_order", text);
         let mut done_after = Vec::new();
         if order.state == "pending-provider" {
@@ -489,7 +574,10 @@ impl Builder<'_> {
                 stage: Stage::Before,
                 accounts: vec![],
                 after_calls: vec![],
-                reason: reason(format!("{} order {o} for {:?} awaits the provider", order.kind, r.name)),
+                reason: reason(format!(
+                    "{} order {o} for {:?} awaits the provider",
+                    order.kind, r.name
+                )),
             });
             done_after.push(format!("order/{o}/approve_by_provider"));
         }
@@ -503,7 +591,10 @@ impl Builder<'_> {
                     stage: Stage::After,
                     accounts: accounts.clone(),
                     after_calls: vec![],
-                    reason: reason(format!("record SLURM account {account} as the backend id of {:?}", r.name)),
+                    reason: reason(format!(
+                        "record SLURM account {account} as the backend id of {:?}",
+                        r.name
+                    )),
                 });
                 done_after.push(format!("resource/{res}/set_backend_id"));
             }
@@ -529,7 +620,10 @@ impl Builder<'_> {
             stage: Stage::After,
             accounts,
             after_calls: done_after,
-            reason: reason(format!("{} order {o} for {:?} is complete once SLURM matches", order.kind, r.name)),
+            reason: reason(format!(
+                "{} order {o} for {:?} is complete once SLURM matches",
+                order.kind, r.name
+            )),
         });
     }
 }

@@ -39,7 +39,10 @@ pub struct LimitInputs<'a> {
 /// for the operator (e.g. a prepaid component without dates).
 pub fn grp_tres_mins(input: &LimitInputs) -> (TresMap, Vec<String>) {
     let mut notes = Vec::new();
-    let mapping = input.components.values().any(|c| c.target_components.is_some());
+    let mapping = input
+        .components
+        .values()
+        .any(|c| c.target_components.is_some());
     let mut out: BTreeMap<String, f64> = BTreeMap::new();
     for (name, comp) in input.components {
         let amount = match comp.accounting_type {
@@ -131,11 +134,21 @@ mod tests {
     #[test]
     fn creation_limits_follow_the_spec_example() {
         let mut comps = IndexMap::new();
-        comps.insert("cpu".to_string(), comp(AccountingType::Limit, 60000.0, None));
-        comps.insert("mem".to_string(), comp(AccountingType::Usage, 61440.0, Some(10.0)));
+        comps.insert(
+            "cpu".to_string(),
+            comp(AccountingType::Limit, 60000.0, None),
+        );
+        comps.insert(
+            "mem".to_string(),
+            comp(AccountingType::Usage, 61440.0, Some(10.0)),
+        );
         let limits: BTreeMap<String, Value> =
             serde_json::from_str(r#"{"cpu": 10, "mem": 20}"#).unwrap();
-        let (map, _) = grp_tres_mins(&LimitInputs { components: &comps, waldur_limits: &limits, period: None });
+        let (map, _) = grp_tres_mins(&LimitInputs {
+            components: &comps,
+            waldur_limits: &limits,
+            period: None,
+        });
         assert_eq!(map["cpu"], 600_000);
         assert_eq!(map["mem"], 614_400);
         let reported = reported_limits(&comps, &limits);
@@ -156,11 +169,20 @@ mod tests {
         assert_eq!(map["cpu"], 30);
 
         let mut node = comp(AccountingType::Limit, 1.0, None);
-        node.target_components = Some([("cpu".to_string(), 64.0), ("gpu".to_string(), 8.0)].into_iter().collect());
+        node.target_components = Some(
+            [("cpu".to_string(), 64.0), ("gpu".to_string(), 8.0)]
+                .into_iter()
+                .collect(),
+        );
         let mut comps = IndexMap::new();
         comps.insert("node_hours".to_string(), node);
-        let limits: BTreeMap<String, Value> = serde_json::from_str(r#"{"node_hours": 10}"#).unwrap();
-        let (map, _) = grp_tres_mins(&LimitInputs { components: &comps, waldur_limits: &limits, period: None });
+        let limits: BTreeMap<String, Value> =
+            serde_json::from_str(r#"{"node_hours": 10}"#).unwrap();
+        let (map, _) = grp_tres_mins(&LimitInputs {
+            components: &comps,
+            waldur_limits: &limits,
+            period: None,
+        });
         assert_eq!(map["cpu"], 640);
         assert_eq!(map["gpu"], 80);
     }

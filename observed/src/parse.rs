@@ -44,7 +44,11 @@ impl Rows<'_> {
     }
 
     /// Splits into rows of exactly `columns` fields (1-based line numbers kept).
-    fn fixed<'t>(&self, text: &'t str, columns: usize) -> Result<Vec<(usize, Vec<&'t str>)>, ParseError> {
+    fn fixed<'t>(
+        &self,
+        text: &'t str,
+        columns: usize,
+    ) -> Result<Vec<(usize, Vec<&'t str>)>, ParseError> {
         let mut rows = Vec::new();
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
@@ -54,7 +58,10 @@ impl Rows<'_> {
             if fields.len() != columns {
                 return Err(self.err(
                     i + 1,
-                    format!("expected {columns} columns, found {}: {line:?}", fields.len()),
+                    format!(
+                        "expected {columns} columns, found {}: {line:?}",
+                        fields.len()
+                    ),
                 ));
             }
             rows.push((i + 1, fields));
@@ -67,10 +74,12 @@ fn shares(row: &Rows, line: usize, text: &str) -> Result<Shares, ParseError> {
     match text {
         "" => Ok(Shares::Value(1)),
         "parent" => Ok(Shares::Parent),
-        n => n
-            .parse()
-            .map(Shares::Value)
-            .map_err(|_| row.err(line, format!("Share {n:?} is neither a number nor 'parent'"))),
+        n => n.parse().map(Shares::Value).map_err(|_| {
+            row.err(
+                line,
+                format!("Share {n:?} is neither a number nor 'parent'"),
+            )
+        }),
     }
 }
 
@@ -162,7 +171,10 @@ fn accounts(source: &str, text: &str) -> Result<BTreeMap<String, (String, String
         if fields[0].is_empty() {
             return Err(rows.err(i + 1, "empty account name"));
         }
-        out.insert(fields[0].to_string(), (fields[1].to_string(), fields[2].to_string()));
+        out.insert(
+            fields[0].to_string(),
+            (fields[1].to_string(), fields[2].to_string()),
+        );
         last = Some(fields[0].to_string());
     }
     Ok(out)
@@ -302,7 +314,11 @@ pub fn render(state: &Observed) -> RawOutputs {
             tres::render(&a.max_tres_mins),
         ));
     }
-    let users: String = state.users.iter().map(|(u, d)| format!("{u}|{d}\n")).collect();
+    let users: String = state
+        .users
+        .iter()
+        .map(|(u, d)| format!("{u}|{d}\n"))
+        .collect();
     let qos: String = state.qos.iter().map(|n| format!("{n}\n")).collect();
     let tres: String = state
         .tres

@@ -93,7 +93,11 @@ impl Runner {
         cmd.args(&argv[1..])
             .env("LANG", "C")
             .env("LC_ALL", "C")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);

@@ -127,7 +127,12 @@ impl SlurmTarget {
     }
 
     /// `sacctmgr -i modify user where name=U account=A ... set MaxTRESMins=...`.
-    pub fn modify_user_limits(&self, key: &AssocKey, wanted: &TresMap, current: &TresMap) -> Vec<String> {
+    pub fn modify_user_limits(
+        &self,
+        key: &AssocKey,
+        wanted: &TresMap,
+        current: &TresMap,
+    ) -> Vec<String> {
         let mut argv = self.write(&["modify", "user"]);
         argv.extend(self.user_cond(key));
         argv.push("set".to_string());

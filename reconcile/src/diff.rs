@@ -13,7 +13,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::commands::SlurmTarget;
-use crate::plan::{Action, Change, Command, Diagnostic, Effect, FieldChange, Kind, Phase, Plan, Reason};
+use crate::plan::{
+    Action, Change, Command, Diagnostic, Effect, FieldChange, Kind, Phase, Plan, Reason,
+};
 use crate::state::{
     AccountField, AccountSpec, AccountValues, AssocKey, Desired, Observed, ObservedAssoc, Shares,
     Stage, Tier, Value,
@@ -157,7 +159,12 @@ impl Planner<'_> {
             }
             let mut missing_qos = Vec::new();
             if let Some(Value::List(levels)) = spec.fields.get(&AccountField::Qos) {
-                missing_qos.extend(levels.iter().filter(|q| !self.observed.qos.contains(*q)).cloned());
+                missing_qos.extend(
+                    levels
+                        .iter()
+                        .filter(|q| !self.observed.qos.contains(*q))
+                        .cloned(),
+                );
             }
             if let Some(Value::OptText(Some(q))) = spec.fields.get(&AccountField::DefaultQos) {
                 if !self.observed.qos.contains(q) {
@@ -203,7 +210,10 @@ impl Planner<'_> {
             if self.desired.tombstones.contains_key(&spec.name) {
                 self.diagnostics.push(Diagnostic::warning(
                     "wanted_and_terminated",
-                    format!("account {} is both wanted and terminated in Waldur; it is kept", spec.name),
+                    format!(
+                        "account {} is both wanted and terminated in Waldur; it is kept",
+                        spec.name
+                    ),
                 ));
             }
             let parent_ok = self.observed.accounts.contains_key(&parent)
@@ -307,7 +317,11 @@ impl Planner<'_> {
             format!(
                 "{} differs from Waldur: {}",
                 spec.name,
-                diffs.iter().map(|d| d.0.name()).collect::<Vec<_>>().join(", ")
+                diffs
+                    .iter()
+                    .map(|d| d.0.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )];
         reasons.push(spec.reason.clone());
@@ -343,7 +357,8 @@ impl Planner<'_> {
     }
 
     fn plan_associations(&mut self) {
-        let mut users_with_default: BTreeSet<String> = self.observed.users.keys().cloned().collect();
+        let mut users_with_default: BTreeSet<String> =
+            self.observed.users.keys().cloned().collect();
         for (key, spec) in &self.desired.associations {
             if !self.exists_or_planned(&key.account) || self.blocked.contains(&key.account) {
                 continue;
@@ -441,10 +456,10 @@ impl Planner<'_> {
                     if wanted == current.max_tres_mins {
                         continue;
                     }
-                    let argv = self
-                        .ctx
-                        .target
-                        .modify_user_limits(key, &wanted, &current.max_tres_mins);
+                    let argv =
+                        self.ctx
+                            .target
+                            .modify_user_limits(key, &wanted, &current.max_tres_mins);
                     let change = Change {
                         address: assoc_address(key),
                         kind: Kind::Association,
@@ -456,7 +471,10 @@ impl Planner<'_> {
                             after: Value::Tres(wanted.clone()).display(),
                         }],
                         reasons: vec![
-                            Reason::new("drift", format!("per-user limits of {} differ from Waldur", key.user)),
+                            Reason::new(
+                                "drift",
+                                format!("per-user limits of {} differ from Waldur", key.user),
+                            ),
                             spec.reason.clone(),
                         ],
                         depends_on: vec![],
@@ -537,7 +555,10 @@ impl Planner<'_> {
                         Tier::Project,
                         Reason::new(
                             "project_empty",
-                            format!("{parent} has no allocation left after {} is removed", stone.account),
+                            format!(
+                                "{parent} has no allocation left after {} is removed",
+                                stone.account
+                            ),
                         ),
                     ));
                 }
@@ -639,7 +660,9 @@ impl Planner<'_> {
         let mut moves = Vec::new();
         for (user, default) in &self.observed.users {
             let loses_default = self.deleted_accounts.contains(default)
-                || removed.iter().any(|k| &k.user == user && &k.account == default);
+                || removed
+                    .iter()
+                    .any(|k| &k.user == user && &k.account == default);
             if !loses_default {
                 continue;
             }
@@ -684,7 +707,9 @@ impl Planner<'_> {
                     format!("{user}'s default account {from} is being removed"),
                 )],
                 depends_on,
-                commands: vec![Command::slurm(self.ctx.target.set_default_account(&user, &to))],
+                commands: vec![Command::slurm(
+                    self.ctx.target.set_default_account(&user, &to),
+                )],
                 effect: Effect::DefaultAccount(user.clone(), to.clone()),
             };
             self.push(0, None, change);
@@ -714,7 +739,10 @@ impl Planner<'_> {
             if let Some(b) = call.accounts.iter().find(|a| self.blocked.contains(*a)) {
                 self.diagnostics.push(Diagnostic::warning(
                     "waldur_call_held",
-                    format!("{} {} is held back: the SLURM changes for {b} cannot be planned", call.method, call.path),
+                    format!(
+                        "{} {} is held back: the SLURM changes for {b} cannot be planned",
+                        call.method, call.path
+                    ),
                 ));
                 continue;
             }
@@ -757,12 +785,17 @@ impl Planner<'_> {
     fn finish(mut self) -> Plan {
         self.changes.sort_by(|a, b| a.0.cmp(&b.0));
         // Only keep dependencies on changes that are in the plan.
-        let present: BTreeSet<String> = self.changes.iter().map(|(_, c)| c.address.clone()).collect();
+        let present: BTreeSet<String> = self
+            .changes
+            .iter()
+            .map(|(_, c)| c.address.clone())
+            .collect();
         let changes = self
             .changes
             .into_iter()
             .map(|(_, mut c)| {
-                c.depends_on.retain(|d| present.contains(d) && d != &c.address);
+                c.depends_on
+                    .retain(|d| present.contains(d) && d != &c.address);
                 c.depends_on.sort();
                 c.depends_on.dedup();
                 c

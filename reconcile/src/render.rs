@@ -16,7 +16,10 @@ fn symbol(action: Action) -> &'static str {
 fn headline(plan: &Plan) -> String {
     let s = &plan.summary;
     if plan.is_empty() {
-        return format!("No changes. Cluster {} is in step with Waldur.", plan.cluster);
+        return format!(
+            "No changes. Cluster {} is in step with Waldur.",
+            plan.cluster
+        );
     }
     format!(
         "Plan for cluster {}: {} to create, {} to update, {} to delete, {} Waldur call(s).",
@@ -41,7 +44,12 @@ fn write_change(out: &mut String, change: &Change) {
     for reason in &change.reasons {
         let _ = writeln!(out, "    # {} [{}]", reason.text, reason.code);
     }
-    let width = change.fields.iter().map(|f| f.field.len()).max().unwrap_or(0);
+    let width = change
+        .fields
+        .iter()
+        .map(|f| f.field.len())
+        .max()
+        .unwrap_or(0);
     for f in &change.fields {
         let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".to_string());
         let line = match (change.action, &f.before, &f.after) {
@@ -86,7 +94,11 @@ fn write_diagnostics(out: &mut String, plan: &Plan) {
 pub fn command_line(cmd: &Command) -> String {
     match cmd {
         Command::Slurm { argv, best_effort } => {
-            let line = argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ");
+            let line = argv
+                .iter()
+                .map(|a| shell_quote(a))
+                .collect::<Vec<_>>()
+                .join(" ");
             if *best_effort {
                 format!("{line} || true")
             } else {
@@ -120,7 +132,10 @@ pub fn shell_script(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "#!/bin/sh");
     let _ = writeln!(out, "# {}", headline(plan));
-    let _ = writeln!(out, "# Review, then run with: sh <this file>. Stops at the first failing command.");
+    let _ = writeln!(
+        out,
+        "# Review, then run with: sh <this file>. Stops at the first failing command."
+    );
     let _ = writeln!(out, "set -e");
     for change in &plan.changes {
         let _ = writeln!(out);

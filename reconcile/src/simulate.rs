@@ -27,7 +27,9 @@ pub fn apply(observed: &Observed, plan: &Plan) -> Observed {
             Effect::AssocCreate(key, assoc, default_account) => {
                 state.associations.insert(key.clone(), assoc.clone());
                 if !state.users.contains_key(&key.user) {
-                    let default = default_account.clone().unwrap_or_else(|| key.account.clone());
+                    let default = default_account
+                        .clone()
+                        .unwrap_or_else(|| key.account.clone());
                     state.users.insert(key.user.clone(), default);
                 }
             }

@@ -38,10 +38,13 @@ pub fn parse(text: &str) -> Result<TresMap, TresError> {
         if value == "-1" {
             continue;
         }
-        map.insert(key.to_string(), parse_amount(value).map_err(|why| TresError {
-            entry: entry.to_string(),
-            why,
-        })?);
+        map.insert(
+            key.to_string(),
+            parse_amount(value).map_err(|why| TresError {
+                entry: entry.to_string(),
+                why,
+            })?,
+        );
     }
     Ok(map)
 }
@@ -80,7 +83,9 @@ pub fn render_assignment(wanted: &TresMap, current: &TresMap) -> String {
         .map(|(k, v)| (k.as_str(), v.to_string()))
         .collect();
     for key in current.keys() {
-        parts.entry(key.as_str()).or_insert_with(|| "-1".to_string());
+        parts
+            .entry(key.as_str())
+            .or_insert_with(|| "-1".to_string());
     }
     parts
         .iter()

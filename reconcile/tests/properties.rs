@@ -23,23 +23,38 @@ fn reason() -> Reason {
 
 fn tres() -> impl Strategy<Value = TresMap> {
     proptest::collection::btree_map(
-        prop_oneof![Just("cpu".to_string()), Just("mem".to_string()), Just("gres/gpu".to_string())],
+        prop_oneof![
+            Just("cpu".to_string()),
+            Just("mem".to_string()),
+            Just("gres/gpu".to_string())
+        ],
         0u64..1_000_000,
         0..3,
     )
 }
 
-fn fields(parent: &str, name: &str, limits: Option<TresMap>, qos: Option<&str>) -> BTreeMap<AccountField, Value> {
+fn fields(
+    parent: &str,
+    name: &str,
+    limits: Option<TresMap>,
+    qos: Option<&str>,
+) -> BTreeMap<AccountField, Value> {
     let mut f = BTreeMap::from([
         (AccountField::Parent, Value::Text(parent.into())),
-        (AccountField::Description, Value::Text(format!("{name} desc"))),
+        (
+            AccountField::Description,
+            Value::Text(format!("{name} desc")),
+        ),
         (AccountField::Organization, Value::Text(parent.into())),
     ]);
     if let Some(l) = limits {
         f.insert(AccountField::GrpTresMins, Value::Tres(l));
     }
     if let Some(q) = qos {
-        f.insert(AccountField::Qos, Value::List(BTreeSet::from([q.to_string()])));
+        f.insert(
+            AccountField::Qos,
+            Value::List(BTreeSet::from([q.to_string()])),
+        );
     }
     f
 }
@@ -48,7 +63,10 @@ fn fields(parent: &str, name: &str, limits: Option<TresMap>, qos: Option<&str>) 
 /// an observed state holding a random subset of it, drifted, plus strays.
 fn world() -> impl Strategy<Value = (Desired, Observed)> {
     (
-        proptest::collection::vec((0usize..2, 0usize..3, tres(), 0usize..3, proptest::bool::ANY), 1..6),
+        proptest::collection::vec(
+            (0usize..2, 0usize..3, tres(), 0usize..3, proptest::bool::ANY),
+            1..6,
+        ),
         proptest::collection::vec(proptest::bool::ANY, 40),
         proptest::collection::vec(tres(), 8),
         proptest::collection::vec(0usize..6, 0..4),
@@ -61,31 +79,82 @@ fn world() -> impl Strategy<Value = (Desired, Observed)> {
             let mut o = Observed {
                 cluster: "c1".into(),
                 qos: qos.iter().map(|s| s.to_string()).collect(),
-                tres: ["cpu", "mem", "gres/gpu"].iter().map(|s| s.to_string()).collect(),
+                tres: ["cpu", "mem", "gres/gpu"]
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect(),
                 ..Observed::default()
             };
-            o.accounts.insert("root".into(), AccountValues::new_default("root", ""));
+            o.accounts
+                .insert("root".into(), AccountValues::new_default("root", ""));
             o.accounts.get_mut("root").unwrap().parent = None;
             for (i, (c, p, limits, q, terminated)) in allocs.into_iter().enumerate() {
                 let cust = format!("c_{c}");
                 let proj = format!("p_{c}_{p}");
                 let alloc = format!("a_{i}");
-                d.add_account(AccountSpec { name: cust.clone(), tier: Tier::Customer, fields: fields("root", &cust, None, None), fresh: false, reason: reason() });
-                d.add_account(AccountSpec { name: proj.clone(), tier: Tier::Project, fields: fields(&cust, &proj, None, None), fresh: false, reason: reason() });
+                d.add_account(AccountSpec {
+                    name: cust.clone(),
+                    tier: Tier::Customer,
+                    fields: fields("root", &cust, None, None),
+                    fresh: false,
+                    reason: reason(),
+                });
+                d.add_account(AccountSpec {
+                    name: proj.clone(),
+                    tier: Tier::Project,
+                    fields: fields(&cust, &proj, None, None),
+                    fresh: false,
+                    reason: reason(),
+                });
                 if terminated {
-                    d.tombstones.insert(alloc.clone(), Tombstone { account: alloc.clone(), tier: Tier::Allocation, cascade_parent: Some(proj.clone()), reason: reason() });
+                    d.tombstones.insert(
+                        alloc.clone(),
+                        Tombstone {
+                            account: alloc.clone(),
+                            tier: Tier::Allocation,
+                            cascade_parent: Some(proj.clone()),
+                            reason: reason(),
+                        },
+                    );
                     let mut v = AccountValues::new_default(&alloc, &proj);
                     v.grp_tres_mins = limits;
                     o.accounts.insert(alloc.clone(), v);
-                    o.associations.insert(AssocKey::new(&alloc, users[i % 6], ""), ObservedAssoc { fairshare: Shares::Parent, qos: BTreeSet::new(), default_qos: None, max_tres_mins: TresMap::new() });
+                    o.associations.insert(
+                        AssocKey::new(&alloc, users[i % 6], ""),
+                        ObservedAssoc {
+                            fairshare: Shares::Parent,
+                            qos: BTreeSet::new(),
+                            default_qos: None,
+                            max_tres_mins: TresMap::new(),
+                        },
+                    );
                     o.users.insert(users[i % 6].into(), alloc.clone());
                     continue;
                 }
-                d.add_account(AccountSpec { name: alloc.clone(), tier: Tier::Allocation, fields: fields(&proj, &alloc, Some(limits.clone()), Some(qos[q])), fresh: false, reason: reason() });
+                d.add_account(AccountSpec {
+                    name: alloc.clone(),
+                    tier: Tier::Allocation,
+                    fields: fields(&proj, &alloc, Some(limits.clone()), Some(qos[q])),
+                    fresh: false,
+                    reason: reason(),
+                });
                 for (j, u) in users.iter().enumerate().filter(|(j, _)| (i + j) % 2 == 0) {
                     let key = AssocKey::new(&alloc, u, "");
-                    let limits = if j % 3 == 0 { Some(drift[j].clone()) } else { None };
-                    d.associations.insert(key.clone(), AssocSpec { key, default_account: Some("root".into()), qos_grant: None, max_tres_mins: limits, reason: reason() });
+                    let limits = if j % 3 == 0 {
+                        Some(drift[j].clone())
+                    } else {
+                        None
+                    };
+                    d.associations.insert(
+                        key.clone(),
+                        AssocSpec {
+                            key,
+                            default_account: Some("root".into()),
+                            qos_grant: None,
+                            max_tres_mins: limits,
+                            reason: reason(),
+                        },
+                    );
                 }
             }
             // Observed: keep a subset of the desired tree (parents before children), drifted.
@@ -107,13 +176,37 @@ fn world() -> impl Strategy<Value = (Desired, Observed)> {
             }
             for (key, _) in d.associations.iter() {
                 if o.accounts.contains_key(&key.account) && k.next().unwrap() {
-                    o.associations.insert(key.clone(), ObservedAssoc { fairshare: Shares::Parent, qos: BTreeSet::new(), default_qos: None, max_tres_mins: drift[key.user.len()].clone() });
-                    o.users.entry(key.user.clone()).or_insert_with(|| key.account.clone());
+                    o.associations.insert(
+                        key.clone(),
+                        ObservedAssoc {
+                            fairshare: Shares::Parent,
+                            qos: BTreeSet::new(),
+                            default_qos: None,
+                            max_tres_mins: drift[key.user.len()].clone(),
+                        },
+                    );
+                    o.users
+                        .entry(key.user.clone())
+                        .or_insert_with(|| key.account.clone());
                 }
             }
             for s in strays {
-                if let Some(acct) = o.accounts.keys().filter(|a| a.starts_with("a_")).nth(s).cloned() {
-                    o.associations.insert(AssocKey::new(&acct, "zed", ""), ObservedAssoc { fairshare: Shares::Value(1), qos: BTreeSet::new(), default_qos: None, max_tres_mins: TresMap::new() });
+                if let Some(acct) = o
+                    .accounts
+                    .keys()
+                    .filter(|a| a.starts_with("a_"))
+                    .nth(s)
+                    .cloned()
+                {
+                    o.associations.insert(
+                        AssocKey::new(&acct, "zed", ""),
+                        ObservedAssoc {
+                            fairshare: Shares::Value(1),
+                            qos: BTreeSet::new(),
+                            default_qos: None,
+                            max_tres_mins: TresMap::new(),
+                        },
+                    );
                     o.users.insert("zed".into(), acct);
                 }
             }
@@ -159,9 +252,19 @@ proptest! {
 fn converged_state_plans_nothing() {
     let mut d = Desired::default();
     d.anchors.insert("root".into());
-    d.add_account(AccountSpec { name: "c_x".into(), tier: Tier::Customer, fields: fields("root", "c_x", None, None), fresh: false, reason: reason() });
-    let mut o = Observed { cluster: "c1".into(), ..Observed::default() };
-    o.accounts.insert("root".into(), AccountValues::new_default("root", ""));
+    d.add_account(AccountSpec {
+        name: "c_x".into(),
+        tier: Tier::Customer,
+        fields: fields("root", "c_x", None, None),
+        fresh: false,
+        reason: reason(),
+    });
+    let mut o = Observed {
+        cluster: "c1".into(),
+        ..Observed::default()
+    };
+    o.accounts
+        .insert("root".into(), AccountValues::new_default("root", ""));
     let first = plan(&d, &o, &ctx());
     assert_eq!(first.summary.create, 1);
     let after = simulate::apply(&o, &first);

@@ -46,19 +46,34 @@ fn reads_a_python_agent_config() {
 fn every_problem_is_reported_with_path_and_line() {
     let bad = GOOD
         .replace("unit_factor: 60000", "unit_factor: \"lots\"")
-        .replace("cluster_name: \"hpc1\"", "cluster_name: [1]\n      default_account_policy: indivdual");
+        .replace(
+            "cluster_name: \"hpc1\"",
+            "cluster_name: [1]\n      default_account_policy: indivdual",
+        );
     let err = load_str("c.yaml", &bad, None, None).err().expect("invalid");
     let text = err.to_string();
     assert_eq!(err.problems.len(), 3, "{text}");
-    assert!(text.contains("offerings[0].backend_components.cpu.unit_factor: expected a number"), "{text}");
-    assert!(text.contains("offerings[0].backend_settings.cluster_name: expected a string"), "{text}");
-    assert!(text.contains("\"indivdual\" is not one of common, individual, none"), "{text}");
+    assert!(
+        text.contains("offerings[0].backend_components.cpu.unit_factor: expected a number"),
+        "{text}"
+    );
+    assert!(
+        text.contains("offerings[0].backend_settings.cluster_name: expected a string"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"indivdual\" is not one of common, individual, none"),
+        "{text}"
+    );
     assert!(text.contains("line "), "{text}");
 }
 
 #[test]
 fn unknown_keys_are_warnings() {
-    let text = GOOD.replace("    backend_type: \"slurm\"", "    backend_type: \"slurm\"\n    shiny_new_thing: 1");
+    let text = GOOD.replace(
+        "    backend_type: \"slurm\"",
+        "    backend_type: \"slurm\"\n    shiny_new_thing: 1",
+    );
     let loaded = load_str("c.yaml", &text, None, None).unwrap();
     assert_eq!(loaded.warnings.len(), 1);
     assert_eq!(loaded.warnings[0].path, "offerings[0].shiny_new_thing");
@@ -67,7 +82,10 @@ fn unknown_keys_are_warnings() {
 #[test]
 fn token_never_appears_in_errors() {
     let token = "0123456789abcdef0123456789abcdef01234567";
-    let bad = GOOD.replace("backend_type: \"slurm\"", "backend_type: [\"x\"]\n    verify_ssl: \"yes\"");
+    let bad = GOOD.replace(
+        "backend_type: \"slurm\"",
+        "backend_type: [\"x\"]\n    verify_ssl: \"yes\"",
+    );
     let err = load_str("c.yaml", &bad, None, None).err().unwrap();
     assert!(!err.to_string().contains(token));
     assert!(!format!("{err:?}").contains(token));
@@ -77,7 +95,10 @@ fn token_never_appears_in_errors() {
 
 #[test]
 fn token_from_environment() {
-    let text = GOOD.replace("    waldur_api_token: \"0123456789abcdef0123456789abcdef01234567\"\n", "");
+    let text = GOOD.replace(
+        "    waldur_api_token: \"0123456789abcdef0123456789abcdef01234567\"\n",
+        "",
+    );
     assert!(load_str("c.yaml", &text, None, None).is_err());
     let loaded = load_str("c.yaml", &text, Some("envtoken"), None).unwrap();
     assert_eq!(loaded.config.offerings[0].api_token.expose(), "envtoken");
@@ -85,7 +106,9 @@ fn token_from_environment() {
 
 #[test]
 fn durations_parse() {
-    let text = format!("{GOOD}agent:\n  cycle_interval: 90s\n  command_timeout: 30\n  apply_mode: batch\n");
+    let text = format!(
+        "{GOOD}agent:\n  cycle_interval: 90s\n  command_timeout: 30\n  apply_mode: batch\n"
+    );
     let loaded = load_str("c.yaml", &text, None, None).unwrap();
     assert_eq!(loaded.config.agent.cycle_interval, Duration::from_secs(90));
     assert_eq!(loaded.config.agent.command_timeout, Duration::from_secs(30));

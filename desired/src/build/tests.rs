@@ -18,7 +18,11 @@ offerings:
       cpu: {measured_unit: k-Hours, unit_factor: 60000, accounting_type: limit, label: CPU}
       mem: {limit: 10, measured_unit: GB-Hours, unit_factor: 61440, accounting_type: usage, label: RAM}
 "#;
-    agent_config::load_str("t.yaml", yaml, None, None).unwrap().config.offerings.remove(0)
+    agent_config::load_str("t.yaml", yaml, None, None)
+        .unwrap()
+        .config
+        .offerings
+        .remove(0)
 }
 
 fn resource(json: &str) -> Resource {
@@ -40,7 +44,13 @@ fn docs(resources: Vec<Resource>, orders: Vec<Order>) -> WaldurDocs {
         })
         .collect();
     WaldurDocs {
-        offering: Offering { uuid: "1".into(), name: "o".into(), components: vec![], partitions: vec![], plugin_options: Default::default() },
+        offering: Offering {
+            uuid: "1".into(),
+            name: "o".into(),
+            components: vec![],
+            partitions: vec![],
+            plugin_options: Default::default(),
+        },
         resources,
         teams,
         orders,
@@ -60,17 +70,41 @@ fn create_order_builds_the_three_tier_tree() {
     .unwrap();
     let d = build(&config(), &docs(vec![resource(NEW)], vec![order]));
     let names: Vec<_> = d.accounts.keys().cloned().collect();
-    assert_eq!(names, ["hpc_customer-1", "hpc_project-1", "hpc_sample-resource-1"]);
+    assert_eq!(
+        names,
+        ["hpc_customer-1", "hpc_project-1", "hpc_sample-resource-1"]
+    );
     let alloc = &d.accounts["hpc_sample-resource-1"];
     assert!(alloc.fresh);
     assert_eq!(alloc.parent(), Some("hpc_project-1"));
-    let Value::Tres(limits) = &alloc.fields[&AccountField::GrpTresMins] else { panic!() };
-    assert_eq!(agent_reconcile::tres::render(limits), "cpu=600000,mem=614400");
-    let assoc = &d.associations[&AssocKey::new("hpc_sample-resource-1", "test-offering-user-01", "")];
+    let Value::Tres(limits) = &alloc.fields[&AccountField::GrpTresMins] else {
+        panic!()
+    };
+    assert_eq!(
+        agent_reconcile::tres::render(limits),
+        "cpu=600000,mem=614400"
+    );
+    let assoc =
+        &d.associations[&AssocKey::new("hpc_sample-resource-1", "test-offering-user-01", "")];
     assert_eq!(assoc.default_account.as_deref(), Some("root"));
-    let ids: Vec<_> = d.waldur_calls.iter().map(|c| c.id.rsplit('/').next().unwrap().to_string()).collect();
-    assert_eq!(ids, ["approve_by_provider", "set_backend_id", "set_limits", "set_state_done"]);
-    assert_eq!(d.waldur_calls[2].body, Some(serde_json::json!({"limits": {"cpu": 10, "mem": 10}})));
+    let ids: Vec<_> = d
+        .waldur_calls
+        .iter()
+        .map(|c| c.id.rsplit('/').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "approve_by_provider",
+            "set_backend_id",
+            "set_limits",
+            "set_state_done"
+        ]
+    );
+    assert_eq!(
+        d.waldur_calls[2].body,
+        Some(serde_json::json!({"limits": {"cpu": 10, "mem": 10}}))
+    );
 }
 
 #[test]
@@ -83,12 +117,17 @@ fn empty_slug_skips_the_resource() {
     let d = build(&config(), &docs(vec![r], vec![order]));
     assert!(d.accounts.is_empty());
     assert!(d.waldur_calls.is_empty());
-    assert!(d.diagnostics[0].text.contains("unset or missing slug fields"));
+    assert!(d.diagnostics[0]
+        .text
+        .contains("unset or missing slug fields"));
 }
 
 #[test]
 fn bad_usernames_never_become_commands() {
-    let r = resource(&NEW.replace("\"Creating\"", "\"OK\"").replace("\"backend_id\": \"\"", "\"backend_id\": \"hpc_x\""));
+    let r = resource(
+        &NEW.replace("\"Creating\"", "\"OK\"")
+            .replace("\"backend_id\": \"\"", "\"backend_id\": \"hpc_x\""),
+    );
     let mut d = docs(vec![r], vec![]);
     d.teams.values_mut().next().unwrap()[0].offering_user_username = Some("bob; rm -rf".into());
     let out = build(&config(), &d);

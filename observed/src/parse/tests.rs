@@ -44,7 +44,10 @@ fn parses_a_real_dump() {
 
 #[test]
 fn a_short_row_names_source_and_line() {
-    let bad = ASSOC.replace("testcluster|c_org|||root|1||||||", "testcluster|c_org|root|1");
+    let bad = ASSOC.replace(
+        "testcluster|c_org|||root|1||||||",
+        "testcluster|c_org|root|1",
+    );
     let err = observed(&outputs(&bad, ACCOUNTS), None).unwrap_err();
     assert_eq!(err.source_name, "associations.txt");
     assert_eq!(err.line, 4);
@@ -80,7 +83,15 @@ fn name() -> impl Strategy<Value = String> {
 }
 
 fn tres_map() -> impl Strategy<Value = TresMap> {
-    proptest::collection::btree_map(prop_oneof![Just("cpu".to_string()), Just("mem".to_string()), Just("gres/gpu".to_string())], 0u64..10_000_000, 0..3)
+    proptest::collection::btree_map(
+        prop_oneof![
+            Just("cpu".to_string()),
+            Just("mem".to_string()),
+            Just("gres/gpu".to_string())
+        ],
+        0u64..10_000_000,
+        0..3,
+    )
 }
 
 prop_compose! {
