@@ -15,7 +15,12 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
-const DEMO: [&str; 4] = ["-c", "examples/demo/config.yaml", "--from-snapshot", "examples/demo/snapshot"];
+const DEMO: [&str; 4] = [
+    "-c",
+    "examples/demo/config.yaml",
+    "--from-snapshot",
+    "examples/demo/snapshot",
+];
 
 fn with(cmd: &[&str], rest: &[&str]) -> Vec<String> {
     cmd.iter().chain(rest).map(|s| s.to_string()).collect()
@@ -80,39 +85,72 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn plan_with_snapshot(dir: &Path) -> Output {
-    agent(&["plan", "-c", "examples/demo/config.yaml", "--from-snapshot", dir.to_str().unwrap()])
+    agent(&[
+        "plan",
+        "-c",
+        "examples/demo/config.yaml",
+        "--from-snapshot",
+        dir.to_str().unwrap(),
+    ])
 }
 
 #[test]
 fn malformed_sacctmgr_row_fails_naming_file_and_line() {
-    let dir = broken_copy("slurm/associations.txt", |t| t.replacen("hpc1|p_physics|||c_uni-tartu|1||||||", "hpc1|p_physics|c_uni-tartu", 1));
+    let dir = broken_copy("slurm/associations.txt", |t| {
+        t.replacen(
+            "hpc1|p_physics|||c_uni-tartu|1||||||",
+            "hpc1|p_physics|c_uni-tartu",
+            1,
+        )
+    });
     let out = plan_with_snapshot(dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty(), "no plan is printed");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("associations.txt, line 5: expected 12 columns"), "{err}");
+    assert!(
+        err.contains("associations.txt, line 5: expected 12 columns"),
+        "{err}"
+    );
 }
 
 #[test]
 fn waldur_document_missing_a_field_fails_naming_the_key() {
-    let dir = broken_copy("waldur/resources.json", |t| t.replacen("\"slug\": \"lattice-qcd\",", "", 1));
+    let dir = broken_copy("waldur/resources.json", |t| {
+        t.replacen("\"slug\": \"lattice-qcd\",", "", 1)
+    });
     let out = plan_with_snapshot(dir.path());
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout(&out).is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("resources.json") && err.contains("missing field `slug`") && err.contains("line"), "{err}");
+    assert!(
+        err.contains("resources.json")
+            && err.contains("missing field `slug`")
+            && err.contains("line"),
+        "{err}"
+    );
 }
 
 #[test]
 fn config_value_of_the_wrong_type_fails_naming_key_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string("examples/demo/config.yaml").unwrap().replace("unit_factor: 60000", "unit_factor: [60000]");
+    let text = std::fs::read_to_string("examples/demo/config.yaml")
+        .unwrap()
+        .replace("unit_factor: 60000", "unit_factor: [60000]");
     let config = dir.path().join("config.yaml");
     std::fs::write(&config, text).unwrap();
-    let out = agent(&["plan", "-c", config.to_str().unwrap(), "--from-snapshot", "examples/demo/snapshot"]);
+    let out = agent(&[
+        "plan",
+        "-c",
+        config.to_str().unwrap(),
+        "--from-snapshot",
+        "examples/demo/snapshot",
+    ]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("offerings[0].backend_components.cpu.unit_factor: expected a number"), "{err}");
+    assert!(
+        err.contains("offerings[0].backend_components.cpu.unit_factor: expected a number"),
+        "{err}"
+    );
     assert!(err.contains("line 29"), "{err}");
     assert!(!err.contains("demo-token-not-secret"));
 }
@@ -120,7 +158,14 @@ fn config_value_of_the_wrong_type_fails_naming_key_and_line() {
 #[test]
 fn converged_snapshot_plans_nothing() {
     // The demo with its drift repaired and its orders closed: plan is empty, exit 0.
-    let out = agent(&["plan", "--detailed-exitcode", "-c", "examples/demo/config.yaml", "--from-snapshot", "tests/scenarios/converged"]);
+    let out = agent(&[
+        "plan",
+        "--detailed-exitcode",
+        "-c",
+        "examples/demo/config.yaml",
+        "--from-snapshot",
+        "tests/scenarios/converged",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).starts_with("No changes."), "{}", stdout(&out));
 }

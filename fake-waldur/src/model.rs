@@ -1,0 +1,257 @@
+//! The stored objects. The same structs are the seed format (`POST
+//! /__fake__/seed`) and the dump (`GET /__fake__/state`), so a dump can be
+//! fed back as a seed. References between objects are UUIDs (hex or dashed
+//! in a seed; hex once loaded). Every field has a default so that seeds and
+//! Rust constructors only spell out what matters; `seed::load` fills the rest.
+
+use crate::decimal::Amount;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub type Object = Map<String, Value>;
+
+pub const ORDER_STATES: &[&str] = &[
+    "pending-consumer",
+    "pending-provider",
+    "pending-project",
+    "pending-start-date",
+    "executing",
+    "done",
+    "erred",
+    "canceled",
+    "rejected",
+];
+pub const ORDER_TYPES: &[&str] = &["Create", "Update", "Terminate", "Restore"];
+pub const RESOURCE_STATES: &[&str] = &[
+    "Creating",
+    "OK",
+    "Erred",
+    "Updating",
+    "Terminating",
+    "Terminated",
+];
+pub const OFFERING_USER_STATES: &[&str] = &[
+    "Requested",
+    "Creating",
+    "Pending account linking",
+    "Pending additional validation",
+    "OK",
+    "Requested deletion",
+    "Deleting",
+    "Deleted",
+    "Error creating",
+    "Error deleting",
+];
+pub const OFFERING_STATES: &[&str] = &["Draft", "Active", "Paused", "Archived", "Unavailable"];
+pub const BILLING_TYPES: &[&str] = &["usage", "limit", "fixed", "one", "few"];
+
+/// The whole fake database.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Seed {
+    pub settings: Settings,
+    pub users: Vec<User>,
+    pub customers: Vec<Customer>,
+    pub projects: Vec<Project>,
+    pub offerings: Vec<Offering>,
+    pub offering_users: Vec<OfferingUser>,
+    pub resources: Vec<Resource>,
+    pub orders: Vec<Order>,
+    pub component_usages: Vec<ComponentUsage>,
+    pub user_usage_limits: Vec<UserUsageLimit>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Server time zone as a fixed UTC offset; billing months are computed in it.
+    pub utc_offset_minutes: i32,
+    /// Frozen "now" (ISO datetime). `None` follows the system clock.
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct User {
+    pub uuid: String,
+    pub username: String,
+    pub full_name: String,
+    pub email: String,
+    pub is_staff: bool,
+    /// API token (`Authorization: Token <token>`); `None` = cannot log in.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Customer {
+    pub uuid: String,
+    pub name: String,
+    pub slug: String,
+    pub abbreviation: String,
+    /// Users holding CUSTOMER.OWNER (shown in `users/me` permissions).
+    pub owners: Vec<String>,
+    /// UUID of the customer's service-provider record (generated if empty).
+    pub service_provider_uuid: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Project {
+    pub uuid: String,
+    pub name: String,
+    pub slug: String,
+    pub description: String,
+    pub customer: String,
+    pub end_date: Option<String>,
+    pub created: String,
+    pub members: Vec<Member>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Member {
+    pub user: String,
+    /// `PROJECT.MEMBER` (default), `PROJECT.ADMIN`, `PROJECT.MANAGER`, or any string.
+    pub role: String,
+    pub expiration_time: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Offering {
+    pub uuid: String,
+    pub name: String,
+    pub customer: String,
+    /// Defaults to `Marketplace.Slurm`.
+    #[serde(rename = "type")]
+    pub offering_type: String,
+    pub state: String,
+    pub backend_id: String,
+    pub plugin_options: Object,
+    pub partitions: Vec<Value>,
+    pub components: Vec<Component>,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Component {
+    pub uuid: String,
+    #[serde(rename = "type")]
+    pub component_type: String,
+    pub name: String,
+    pub description: String,
+    pub measured_unit: String,
+    /// `usage` (default), `limit`, `fixed`, `one`, `few`.
+    pub billing_type: String,
+    pub limit_amount: Option<i64>,
+    pub limit_period: Option<String>,
+    /// Defaults to 1.
+    pub unit_factor: i64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OfferingUser {
+    pub uuid: String,
+    pub offering: String,
+    pub user: String,
+    pub username: Option<String>,
+    /// Defaults to `OK`.
+    pub state: String,
+    pub is_restricted: bool,
+    pub created: String,
+    pub modified: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Resource {
+    pub uuid: String,
+    pub name: String,
+    /// Derived from `name` if empty.
+    pub slug: String,
+    pub offering: String,
+    pub project: String,
+    pub plan: Option<String>,
+    /// Defaults to `OK`.
+    pub state: String,
+    pub backend_id: String,
+    pub limits: Object,
+    pub attributes: Object,
+    pub backend_metadata: Object,
+    pub paused: bool,
+    pub downscaled: bool,
+    pub restrict_member_access: bool,
+    pub end_date: Option<String>,
+    pub end_date_updated_at: Option<String>,
+    pub created: String,
+    pub modified: String,
+    pub last_sync: Option<String>,
+    pub error_message: String,
+    pub error_traceback: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Order {
+    pub uuid: String,
+    /// `Create`, `Update`, `Terminate` or `Restore` (required).
+    #[serde(rename = "type")]
+    pub order_type: String,
+    /// Defaults to `pending-provider`.
+    pub state: String,
+    pub resource: String,
+    pub limits: Object,
+    pub attributes: Object,
+    pub plan: Option<String>,
+    pub backend_id: String,
+    pub error_message: String,
+    pub error_traceback: String,
+    pub created: String,
+    pub modified: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComponentUsage {
+    pub uuid: String,
+    pub resource: String,
+    #[serde(rename = "type")]
+    pub component_type: String,
+    /// `YYYY-MM-01`.
+    pub billing_period: String,
+    pub usage: Amount,
+    /// When the usage was reported (ISO datetime); defaults to `billing_period`.
+    pub date: String,
+    pub description: String,
+    pub recurring: bool,
+    pub created: String,
+    pub modified: String,
+    pub user_usages: Vec<UserUsage>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserUsage {
+    pub uuid: String,
+    pub username: String,
+    pub usage: Amount,
+    /// Offering user UUID, if the reporter linked one.
+    pub user: Option<String>,
+    pub date: String,
+    pub created: String,
+    pub modified: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserUsageLimit {
+    pub uuid: String,
+    pub resource: String,
+    pub component_type: String,
+    /// A username (that is what Waldur puts in `user`).
+    pub user: String,
+    pub limit: Option<Amount>,
+}

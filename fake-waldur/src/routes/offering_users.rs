@@ -1,0 +1,43 @@
+use crate::http::{
+    admits, bool_filter, choice_filter, ok, path_uuid, project, single_uuid_filter, uuid_filter,
+    ApiError, ApiResult, Base, Query,
+};
+use crate::model::OFFERING_USER_STATES;
+use crate::state::FakeWaldur;
+use crate::views::View;
+use axum::extract::{Path, State};
+use axum::http::Uri;
+
+pub async fn list(State(st): State<FakeWaldur>, base: Base, uri: Uri, q: Query) -> ApiResult {
+    let offerings = uuid_filter(&q, "offering_uuid")?;
+    let states = choice_filter(&q, "state", OFFERING_USER_STATES)?;
+    let restricted = bool_filter(&q, "is_restricted")?;
+    let user = single_uuid_filter(&q, "user_uuid")?;
+    super::list(&st, &base, uri.path(), &q, |v| {
+        Ok(v.w
+            .data
+            .offering_users
+            .iter()
+            .filter(|ou| admits(&offerings, &ou.offering) && admits(&states, &ou.state))
+            .filter(|ou| restricted.is_none_or(|r| r == ou.is_restricted))
+            .filter(|ou| user.as_ref().is_none_or(|u| *u == ou.user))
+            .map(|ou| v.offering_user(ou))
+            .collect())
+    })
+}
+
+pub async fn retrieve(
+    State(st): State<FakeWaldur>,
+    base: Base,
+    q: Query,
+    Path(uuid): Path<String>,
+) -> ApiResult {
+    let uuid = path_uuid(&uuid)?;
+    st.read(|w| {
+        let ou = w.offering_user(&uuid).ok_or_else(ApiError::not_found)?;
+        ok(project(
+            View { w, base: &base }.offering_user(ou),
+            &q.fields(),
+        ))
+    })
+}
