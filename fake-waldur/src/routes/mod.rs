@@ -11,7 +11,7 @@ mod usages;
 mod users;
 
 use crate::auth;
-use crate::http::{project, ApiResult, Base, Query};
+use crate::http::{ok, path_uuid, project, ApiError, ApiResult, Base, Query};
 use crate::pagination::paginate;
 use crate::state::{FakeWaldur, World};
 use crate::views::View;
@@ -32,6 +32,21 @@ pub(crate) fn list(
     let fields = q.fields();
     let items = items.into_iter().map(|v| project(v, &fields)).collect();
     paginate(items, base, path, q)
+}
+
+/// Retrieves one object by (hex or dashed) UUID, 404 when absent, with `field=` applied.
+pub(crate) fn one(
+    st: &FakeWaldur,
+    base: &Base,
+    q: &Query,
+    raw_uuid: &str,
+    build: impl FnOnce(&View, &str) -> Option<Value>,
+) -> ApiResult {
+    let uuid = path_uuid(raw_uuid)?;
+    st.read(|w: &World| {
+        let item = build(&View { w, base }, &uuid).ok_or_else(ApiError::not_found)?;
+        ok(project(item, &q.fields()))
+    })
 }
 
 /// All authenticated API routes.

@@ -1,10 +1,8 @@
 use crate::http::{
-    admits, bool_filter, choice_filter, ok, path_uuid, project, single_uuid_filter, uuid_filter,
-    ApiError, ApiResult, Base, Query,
+    admits, bool_filter, choice_filter, single_uuid_filter, uuid_filter, ApiResult, Base, Query,
 };
 use crate::model::OFFERING_USER_STATES;
 use crate::state::FakeWaldur;
-use crate::views::View;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 
@@ -32,12 +30,7 @@ pub async fn retrieve(
     q: Query,
     Path(uuid): Path<String>,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    st.read(|w| {
-        let ou = w.offering_user(&uuid).ok_or_else(ApiError::not_found)?;
-        ok(project(
-            View { w, base: &base }.offering_user(ou),
-            &q.fields(),
-        ))
+    super::one(&st, &base, &q, &uuid, |v, id| {
+        v.w.offering_user(id).map(|x| v.offering_user(x))
     })
 }

@@ -1,7 +1,6 @@
 use super::list;
-use crate::http::{ok, path_uuid, project, ApiError, ApiResult, Base, Query};
+use crate::http::{ok, path_uuid, ApiError, ApiResult, Base, Query};
 use crate::state::FakeWaldur;
-use crate::views::View;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use serde_json::json;
@@ -12,13 +11,8 @@ pub async fn retrieve(
     q: Query,
     Path(uuid): Path<String>,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    st.read(|w| {
-        let offering = w.offering(&uuid).ok_or_else(ApiError::not_found)?;
-        ok(project(
-            View { w, base: &base }.offering(offering),
-            &q.fields(),
-        ))
+    super::one(&st, &base, &q, &uuid, |v, id| {
+        v.w.offering(id).map(|x| v.offering(x))
     })
 }
 

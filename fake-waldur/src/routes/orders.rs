@@ -1,11 +1,10 @@
 use crate::clock;
 use crate::http::{
-    admits, choice_filter, ok, parse_body, path_uuid, project, single_uuid_filter, uuid_filter,
-    ApiError, ApiResult, Base, Query,
+    admits, choice_filter, ok, parse_body, path_uuid, single_uuid_filter, uuid_filter, ApiError,
+    ApiResult, Base, Query,
 };
 use crate::model::{ORDER_STATES, ORDER_TYPES};
 use crate::state::{FakeWaldur, World};
-use crate::views::View;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -57,10 +56,8 @@ pub async fn retrieve(
     q: Query,
     Path(uuid): Path<String>,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    st.read(|w| {
-        let o = w.order(&uuid).ok_or_else(ApiError::not_found)?;
-        ok(project(View { w, base: &base }.order(o), &q.fields()))
+    super::one(&st, &base, &q, &uuid, |v, id| {
+        v.w.order(id).map(|x| v.order(x))
     })
 }
 

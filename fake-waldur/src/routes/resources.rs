@@ -40,10 +40,8 @@ pub async fn retrieve(
     q: Query,
     Path(uuid): Path<String>,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    st.read(|w| {
-        let r = w.resource(&uuid).ok_or_else(ApiError::not_found)?;
-        ok(project(View { w, base: &base }.resource(r), &q.fields()))
+    super::one(&st, &base, &q, &uuid, |v, id| {
+        v.w.resource(id).map(|x| v.resource(x))
     })
 }
 

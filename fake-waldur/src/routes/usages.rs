@@ -1,10 +1,8 @@
 use crate::auth::Caller;
 use crate::http::{
-    created_empty, date_filter, ok, parse_body, path_uuid, project, single_uuid_filter, ApiError,
-    ApiResult, Base, Query,
+    created_empty, date_filter, parse_body, path_uuid, single_uuid_filter, ApiResult, Base, Query,
 };
 use crate::state::FakeWaldur;
-use crate::views::View;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
@@ -33,10 +31,8 @@ pub async fn retrieve(
     q: Query,
     Path(uuid): Path<String>,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    st.read(|w| {
-        let cu = w.usage(&uuid).ok_or_else(ApiError::not_found)?;
-        ok(project(View { w, base: &base }.usage(cu), &q.fields()))
+    super::one(&st, &base, &q, &uuid, |v, id| {
+        v.w.usage(id).map(|x| v.usage(x))
     })
 }
 

@@ -1,5 +1,5 @@
 use crate::auth::Caller;
-use crate::http::{ok, path_uuid, project, ApiError, ApiResult, Base, Query};
+use crate::http::{ok, project, ApiError, ApiResult, Base, Query};
 use crate::state::FakeWaldur;
 use crate::views::View;
 use axum::extract::{Path, State};
@@ -23,9 +23,7 @@ pub async fn retrieve(
     q: Query,
     Path(uuid): Path<String>,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    st.read(|w| {
-        let user = w.user(&uuid).ok_or_else(ApiError::not_found)?;
-        ok(project(View { w, base: &base }.user(user), &q.fields()))
+    super::one(&st, &base, &q, &uuid, |v, id| {
+        v.w.user(id).map(|x| v.user(x))
     })
 }
