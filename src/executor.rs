@@ -95,6 +95,10 @@ pub fn classify(message: &str) -> FailureClass {
     }
 }
 
+/// Why Waldur calls are not made: this version reads Waldur from snapshots only.
+const NO_WALDUR_CLIENT: &str =
+    "Waldur calls need the live Waldur source (snapshot mode reads only)";
+
 /// Number of sacctmgr commands above which `auto` mode uses one stdin session.
 pub const AUTO_BATCH_THRESHOLD: usize = 50;
 
@@ -227,7 +231,7 @@ impl Executor<'_> {
                         statuses.insert(
                             change.address.clone(),
                             Status::Skipped {
-                                because: "Waldur calls need the live Waldur source (snapshot mode reads only)".into(),
+                                because: NO_WALDUR_CLIENT.into(),
                             },
                         );
                     }

@@ -148,7 +148,7 @@ fn runner(config: &agent_config::Config) -> Runner {
 }
 
 /// Plans every cluster group.
-async fn plans(common: &Common, l: &Loaded, runner: &Runner) -> Result<Vec<Plan>> {
+async fn plan_all(common: &Common, l: &Loaded, runner: &Runner) -> Result<Vec<Plan>> {
     let mut out = Vec::new();
     for group in sources::groups(&l.config, common.offering.as_deref())? {
         let desired = group.desired(&l.waldur)?;
@@ -190,7 +190,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let l = load(&common)?;
             let runner = runner(&l.config);
-            let plans = plans(&common, &l, &runner).await?;
+            let plans = plan_all(&common, &l, &runner).await?;
             if json {
                 print_json(&plans);
             } else {
@@ -209,7 +209,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let l = load(&common)?;
             let runner = runner(&l.config);
-            let plans = plans(&common, &l, &runner).await?;
+            let plans = plan_all(&common, &l, &runner).await?;
             if dry_run {
                 for p in &plans {
                     print!("{}", render::shell_script(p));
@@ -240,7 +240,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 left += apply_one(p, mode, &runner).await;
             }
             // Verify: what a fresh plan still contains is what did not take effect.
-            let after = plans_after(&common, &l, &runner).await?;
+            let after = plan_all(&common, &l, &runner)
+                .await
+                .context("re-planning after apply")?;
             let remaining: usize = after
                 .iter()
                 .map(|p| {
@@ -265,12 +267,6 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
     }
-}
-
-async fn plans_after(common: &Common, l: &Loaded, runner: &Runner) -> Result<Vec<Plan>> {
-    plans(common, l, runner)
-        .await
-        .context("re-planning after apply")
 }
 
 /// Applies one plan and prints a line per change; returns the number of SLURM changes that

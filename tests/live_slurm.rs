@@ -4,7 +4,6 @@
 //! (`CI=true`) a missing cluster is a failure, not a skip. Tests share one cluster, so they
 //! run one at a time and each uses its own account names.
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
@@ -400,12 +399,44 @@ fn a_failing_command_skips_its_dependents_and_the_next_cycle_converges() {
 }
 
 #[test]
-fn observe_uses_the_same_number_of_calls_for_10_and_1000_accounts() {
-    // The observer's calls are fixed by construction (one query per object type); this
-    // checks the argv list does not depend on state size.
-    let target = agent_reconcile::commands::SlurmTarget::new("/usr/bin", Some("c"));
-    let q = agent_observed::reads::Queries::new(&target);
-    let all = [&q.associations, &q.accounts, &q.users, &q.qos, &q.tres];
-    assert_eq!(all.len(), 5);
-    assert!(Path::new("scripts/slurm/start-slurm.sh").exists());
+fn observe_issues_the_same_calls_for_few_and_many_accounts() {
+    if !cluster_available() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    cleanup("t5");
+    let target = agent_reconcile::commands::SlurmTarget::new("", Some("testcluster"));
+    let count =
+        |runner: &agent_observed::Runner| runner.counts().get("sacctmgr").copied().unwrap_or(0);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let few = agent_observed::Runner::new(std::time::Duration::from_secs(60));
+    let before = rt.block_on(agent_observed::observe(&few, &target)).unwrap();
+    // Add 300 accounts in one sacctmgr session, then observe again.
+    let input: String = (0..300)
+        .map(|i| format!("add account t5acct{i} cluster=testcluster parent=root\n"))
+        .collect();
+    let mut child = Command::new("sacctmgr")
+        .arg("-i")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), input.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    let many = agent_observed::Runner::new(std::time::Duration::from_secs(60));
+    let after = rt
+        .block_on(agent_observed::observe(&many, &target))
+        .unwrap();
+    assert!(after.accounts.len() >= before.accounts.len() + 300);
+    assert_eq!(count(&few), 5);
+    assert_eq!(
+        count(&many),
+        count(&few),
+        "observe must not grow with the number of accounts"
+    );
+    cleanup("t5");
 }
