@@ -1,27 +1,35 @@
 //! Applies a plan: one attempt per change, strictly one writer, argv only.
 //!
+//! Order of work: Waldur calls that come first (approving orders), then the SLURM
+//! changes (one process per change, or one `sacctmgr -i` session for big plans), then the
+//! Waldur calls that report the outcome (backend id, limits, order done).
+//!
 //! Guarantees:
 //! - a change runs only after every change it depends on succeeded; otherwise it is
 //!   skipped, and the rest of the plan still runs;
+//! - when a SLURM change fails for good (not a retryable failure), the order that waited
+//!   for it is marked erred with SLURM's message; a retryable failure leaves the order for
+//!   the next cycle;
 //! - sacctmgr's "Nothing modified / new added / deleted" answers are no-ops, not errors;
 //! - failures are classified (retryable, blocked, fatal) so an operator knows what to do.
 //!
-//! The executor never decides what to change: the plan carries every argv. What is left
-//! after an apply is found by observing and planning again (see `cycle`).
+//! The executor never decides what to change: the plan carries every argv and request.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
+use std::future::Future;
 
 use agent_config::ApplyMode;
 use agent_observed::{RunError, Runner};
-use agent_reconcile::plan::{Command, Plan};
+use agent_reconcile::plan::{Change, Command, Kind, Phase, Plan};
 use agent_reconcile::render;
+use serde_json::json;
+
+use crate::waldur::Clients;
 
 /// What happened to one change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Status {
     Applied,
-    /// Sent in a batch session; confirmed or not by the re-plan.
-    Sent,
     Failed {
         class: FailureClass,
         message: String,
@@ -33,11 +41,11 @@ pub enum Status {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureClass {
-    /// Try again later (database busy, lock, timeout).
+    /// Try again later (database busy, lock, timeout, Waldur 5xx).
     Retryable,
     /// Needs something else first (jobs still running on the association).
     Blocked,
-    /// Will not succeed as is (bad value, unknown option, missing parent).
+    /// Will not succeed as is (bad value, unknown option, missing parent, Waldur 4xx).
     Fatal,
 }
 
@@ -60,7 +68,7 @@ impl Outcome {
     pub fn failed(&self) -> usize {
         self.statuses
             .iter()
-            .filter(|(_, s)| matches!(s, Status::Failed { .. } | Status::Skipped { .. }))
+            .filter(|(_, s)| !matches!(s, Status::Applied))
             .count()
     }
 }
@@ -95,7 +103,7 @@ pub fn classify(message: &str) -> FailureClass {
     }
 }
 
-/// Why Waldur calls are not made: this version reads Waldur from snapshots only.
+/// Why Waldur calls are not made when Waldur was read from a snapshot.
 const NO_WALDUR_CLIENT: &str =
     "Waldur calls need the live Waldur source (snapshot mode reads only)";
 
@@ -128,15 +136,111 @@ pub fn effective_mode(mode: ApplyMode, plan: &Plan) -> ApplyMode {
 
 pub struct Executor<'a> {
     pub runner: &'a Runner,
+    /// Waldur clients per offering; `None` when Waldur was read from a snapshot.
+    pub waldur: Option<&'a Clients>,
     /// Called after each change with (done, total) for progress display.
     pub progress: Option<&'a dyn Fn(usize, usize)>,
 }
 
+/// The first failure behind a change that did not apply: what failed, how, and why.
+#[derive(Clone)]
+struct RootCause {
+    address: String,
+    class: FailureClass,
+    message: String,
+}
+
+#[derive(Default)]
+struct Ledger {
+    statuses: BTreeMap<String, Status>,
+    causes: BTreeMap<String, RootCause>,
+}
+
+impl Ledger {
+    fn record(&mut self, address: &str, status: Status, cause: Option<RootCause>) {
+        if let Some(c) = cause {
+            self.causes.insert(address.to_string(), c);
+        } else if let Status::Failed { class, message } = &status {
+            self.causes.insert(
+                address.to_string(),
+                RootCause {
+                    address: address.to_string(),
+                    class: *class,
+                    message: message.clone(),
+                },
+            );
+        }
+        self.statuses.insert(address.to_string(), status);
+    }
+
+    /// The first dependency that did not apply, with the failure behind it.
+    fn unmet(&self, change: &Change) -> Option<RootCause> {
+        change
+            .depends_on
+            .iter()
+            .find_map(|d| self.causes.get(d).cloned())
+    }
+}
+
 impl Executor<'_> {
-    pub async fn apply(&self, plan: &Plan, mode: ApplyMode) -> Outcome {
+    /// Applies `plan`. In batch mode `replan` is called after the sacctmgr session to find
+    /// what did not take effect; those changes are then run one by one for exact messages.
+    pub async fn apply<F, Fut>(&self, plan: &Plan, mode: ApplyMode, replan: F) -> Outcome
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Plan>>,
+    {
+        let total = plan.changes.len();
+        let mut done = 0;
+        let mut ledger = Ledger::default();
+        let tick = |done: usize| {
+            if let Some(p) = self.progress {
+                p(done, total);
+            }
+        };
+        let (before, rest): (Vec<&Change>, Vec<&Change>) = plan
+            .changes
+            .iter()
+            .partition(|c| c.phase == Phase::WaldurBefore);
+        let (after, slurm): (Vec<&Change>, Vec<&Change>) =
+            rest.into_iter().partition(|c| c.kind == Kind::Waldur);
+
+        for change in before {
+            self.apply_waldur(change, &mut ledger).await;
+            done += 1;
+            tick(done);
+        }
         match effective_mode(mode, plan) {
-            ApplyMode::Batch => self.apply_batch(plan).await,
-            _ => self.apply_each(plan).await,
+            ApplyMode::Batch if !slurm.is_empty() => {
+                self.apply_batch(&slurm, &mut ledger, replan).await;
+                done += slurm.len();
+                tick(done);
+            }
+            _ => {
+                for change in slurm {
+                    self.apply_slurm_change(change, &mut ledger).await;
+                    done += 1;
+                    tick(done);
+                }
+            }
+        }
+        for change in after {
+            self.apply_waldur(change, &mut ledger).await;
+            done += 1;
+            tick(done);
+        }
+        Outcome {
+            statuses: plan
+                .changes
+                .iter()
+                .map(|c| {
+                    let status = ledger
+                        .statuses
+                        .remove(&c.address)
+                        .unwrap_or(Status::Applied);
+                    (c.address.clone(), status)
+                })
+                .collect(),
         }
     }
 
@@ -153,65 +257,40 @@ impl Executor<'_> {
         }
     }
 
-    fn unmet(plan_deps: &[String], failed: &BTreeSet<String>) -> Option<String> {
-        plan_deps.iter().find(|d| failed.contains(*d)).cloned()
-    }
-
-    async fn apply_each(&self, plan: &Plan) -> Outcome {
-        let mut failed: BTreeSet<String> = BTreeSet::new();
-        let mut statuses = Vec::new();
-        let total = plan.changes.len();
-        for (i, change) in plan.changes.iter().enumerate() {
-            let status = if let Some(dep) = Self::unmet(&change.depends_on, &failed) {
-                Status::Skipped {
-                    because: format!("{dep} did not apply"),
-                }
-            } else {
-                self.apply_change(change).await
-            };
-            if !matches!(status, Status::Applied) {
-                failed.insert(change.address.clone());
-            }
-            statuses.push((change.address.clone(), status));
-            if let Some(p) = self.progress {
-                p(i + 1, total);
-            }
+    async fn apply_slurm_change(&self, change: &Change, ledger: &mut Ledger) {
+        if let Some(cause) = ledger.unmet(change) {
+            let because = format!("{} did not apply", cause.address);
+            ledger.record(&change.address, Status::Skipped { because }, Some(cause));
+            return;
         }
-        Outcome { statuses }
-    }
-
-    async fn apply_change(&self, change: &agent_reconcile::plan::Change) -> Status {
         for cmd in &change.commands {
-            match cmd {
-                Command::Slurm { argv, best_effort } => {
-                    if let Err((class, message)) = self.run_slurm(argv).await {
-                        if *best_effort {
-                            tracing::warn!(change = %change.address, %message, "best-effort command failed; continuing");
-                            continue;
-                        }
-                        return Status::Failed { class, message };
-                    }
+            let Command::Slurm { argv, best_effort } = cmd else {
+                continue;
+            };
+            if let Err((class, message)) = self.run_slurm(argv).await {
+                if *best_effort {
+                    tracing::warn!(change = %change.address, %message, "best-effort command failed; continuing");
+                    continue;
                 }
-                Command::Waldur { .. } => {
-                    return Status::Skipped {
-                        because:
-                            "Waldur calls need the live Waldur source (snapshot mode reads only)"
-                                .into(),
-                    };
-                }
+                ledger.record(&change.address, Status::Failed { class, message }, None);
+                return;
             }
         }
-        Status::Applied
+        ledger.record(&change.address, Status::Applied, None);
     }
 
     /// Job cancellations first (one scancel each), then every sacctmgr command in one
-    /// `sacctmgr -i` stdin session over a single database connection. sacctmgr does not say
-    /// which line failed, so per-change results come from planning again afterwards.
-    async fn apply_batch(&self, plan: &Plan) -> Outcome {
+    /// `sacctmgr -i` stdin session over a single database connection. sacctmgr does not
+    /// say which line failed, so the re-plan tells what is left, and the leftovers run one
+    /// by one to get each one's message.
+    async fn apply_batch<F, Fut>(&self, changes: &[&Change], ledger: &mut Ledger, replan: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Plan>>,
+    {
         let mut lines = Vec::new();
         let mut sacctmgr = None;
-        let mut statuses: BTreeMap<String, Status> = BTreeMap::new();
-        for change in &plan.changes {
+        for change in changes {
             for cmd in &change.commands {
                 match cmd {
                     Command::Slurm {
@@ -225,16 +304,8 @@ impl Executor<'_> {
                     Command::Slurm { argv, .. } => {
                         sacctmgr.get_or_insert_with(|| argv[0].clone());
                         lines.push(render::sacctmgr_stdin_line(argv));
-                        statuses.insert(change.address.clone(), Status::Sent);
                     }
-                    Command::Waldur { .. } => {
-                        statuses.insert(
-                            change.address.clone(),
-                            Status::Skipped {
-                                because: NO_WALDUR_CLIENT.into(),
-                            },
-                        );
-                    }
+                    Command::Waldur { .. } => {}
                 }
             }
         }
@@ -244,36 +315,110 @@ impl Executor<'_> {
             let argv = vec![program, "-i".to_string()];
             match self.runner.run(&argv, Some(&input)).await {
                 Ok(out) if !out.success() => {
-                    tracing::warn!(stderr = %out.stderr.trim(), "the sacctmgr session reported errors; the re-plan shows what is left")
+                    tracing::warn!(stderr = %out.stderr.trim(), "the sacctmgr session reported errors; re-planning to find what is left")
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    for s in statuses.values_mut() {
-                        if *s == Status::Sent {
-                            *s = Status::Failed {
-                                class: FailureClass::Retryable,
-                                message: e.to_string(),
-                            };
+                    tracing::warn!(error = %e, "the sacctmgr session did not run; re-planning")
+                }
+            }
+        }
+        let leftovers = match replan().await {
+            Ok(p) => p,
+            Err(e) => {
+                // Without a fresh view nothing can be confirmed: report every change as
+                // unknown (retryable) so no order is marked done or erred on a guess.
+                let message = format!("could not verify the batch: {e:#}");
+                for c in changes {
+                    ledger.record(
+                        &c.address,
+                        Status::Failed {
+                            class: FailureClass::Retryable,
+                            message: message.clone(),
+                        },
+                        None,
+                    );
+                }
+                return;
+            }
+        };
+        let mut retry_ledger = Ledger::default();
+        for change in leftovers.changes.iter().filter(|c| c.kind != Kind::Waldur) {
+            self.apply_slurm_change(change, &mut retry_ledger).await;
+        }
+        for change in changes {
+            match retry_ledger.statuses.remove(&change.address) {
+                Some(status) => {
+                    let cause = retry_ledger.causes.get(&change.address).cloned();
+                    ledger.record(&change.address, status, cause);
+                }
+                None => ledger.record(&change.address, Status::Applied, None),
+            }
+        }
+    }
+
+    async fn apply_waldur(&self, change: &Change, ledger: &mut Ledger) {
+        let Some(clients) = self.waldur else {
+            let cause = RootCause {
+                address: change.address.clone(),
+                class: FailureClass::Retryable,
+                message: NO_WALDUR_CLIENT.into(),
+            };
+            ledger.record(
+                &change.address,
+                Status::Skipped {
+                    because: NO_WALDUR_CLIENT.into(),
+                },
+                Some(cause),
+            );
+            return;
+        };
+        if let Some(cause) = ledger.unmet(change) {
+            let mut because = format!("{} did not apply", cause.address);
+            if cause.class == FailureClass::Fatal {
+                if let Some(Command::Waldur { offering, path, .. }) = &change.on_failure {
+                    let message =
+                        format!("SLURM change {} failed: {}", cause.address, cause.message);
+                    let body = json!({ "error_message": message, "error_traceback": "" });
+                    match clients.call(offering, "POST", path, Some(&body)).await {
+                        Ok(_) => because.push_str("; the order is marked erred"),
+                        Err(e) => {
+                            because.push_str(&format!("; marking the order erred failed: {e}"))
                         }
                     }
                 }
             }
+            ledger.record(&change.address, Status::Skipped { because }, Some(cause));
+            return;
         }
-        if let Some(p) = self.progress {
-            p(plan.changes.len(), plan.changes.len());
+        for cmd in &change.commands {
+            let Command::Waldur {
+                offering,
+                method,
+                path,
+                body,
+            } = cmd
+            else {
+                continue;
+            };
+            if let Err(e) = clients.call(offering, method, path, body.as_ref()).await {
+                let class = if e.is_transient() {
+                    FailureClass::Retryable
+                } else {
+                    FailureClass::Fatal
+                };
+                ledger.record(
+                    &change.address,
+                    Status::Failed {
+                        class,
+                        message: e.to_string(),
+                    },
+                    None,
+                );
+                return;
+            }
         }
-        Outcome {
-            statuses: plan
-                .changes
-                .iter()
-                .map(|c| {
-                    (
-                        c.address.clone(),
-                        statuses.remove(&c.address).unwrap_or(Status::Applied),
-                    )
-                })
-                .collect(),
-        }
+        ledger.record(&change.address, Status::Applied, None);
     }
 }
 

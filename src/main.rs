@@ -5,8 +5,10 @@
 //! - `sources.rs`: where desired and observed state come from (snapshot or live);
 //! - `executor.rs`: applies a plan, one writer, per change or as one sacctmgr session.
 
+mod cycle;
 mod executor;
 mod sources;
+mod waldur;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -15,12 +17,16 @@ use std::time::Duration;
 
 use agent_config::ApplyMode;
 use agent_observed::Runner;
-use agent_reconcile::{plan, render, Plan};
+use agent_reconcile::{render, Plan};
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::executor::{Executor, Status};
-use crate::sources::{SlurmSource, WaldurSource};
+use std::sync::Arc;
+
+use crate::cycle::{Inputs, Planned};
+use crate::executor::Status;
+use crate::sources::{Group, SlurmSource, WaldurSource};
+use crate::waldur::Clients;
 
 #[derive(Parser)]
 #[command(
@@ -124,16 +130,27 @@ struct Loaded {
     slurm: SlurmSource,
 }
 
+/// How long one Waldur request may take (the Python agent allows 600 s; a minute is
+/// plenty for one page of 300 and keeps a hung proxy from stalling the cycle).
+const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
+
 fn load(common: &Common) -> Result<Loaded> {
     let loaded = agent_config::load(&common.config)?;
     for w in &loaded.warnings {
         tracing::warn!("{}: {w}", common.config.display());
     }
     let (waldur, slurm) = match (&common.from_snapshot, &common.waldur_snapshot) {
-        (Some(dir), _) => (WaldurSource::Snapshot(dir.clone()), SlurmSource::Snapshot(dir.clone())),
+        (Some(dir), _) => (
+            WaldurSource::Snapshot(dir.clone()),
+            SlurmSource::Snapshot(dir.clone()),
+        ),
         (None, Some(dir)) => (WaldurSource::Snapshot(dir.clone()), SlurmSource::Live),
-        (None, None) => bail!(
-            "reading Waldur live is not available in this version: pass --from-snapshot DIR or --waldur-snapshot DIR"
+        (None, None) => (
+            WaldurSource::Live(Arc::new(
+                Clients::new(&loaded.config, HTTP_TIMEOUT)
+                    .context("setting up the Waldur client")?,
+            )),
+            SlurmSource::Live,
         ),
     };
     Ok(Loaded {
@@ -147,18 +164,42 @@ fn runner(config: &agent_config::Config) -> Runner {
     Runner::new(config.agent.command_timeout)
 }
 
+impl Loaded {
+    fn inputs<'a>(&'a self, runner: &'a Runner) -> Inputs<'a> {
+        Inputs {
+            config: &self.config,
+            waldur: &self.waldur,
+            slurm: &self.slurm,
+            runner,
+        }
+    }
+}
+
+/// Work done against the two systems, for `RUST_LOG=info` and the benchmark.
+fn log_counts(l: &Loaded, runner: &Runner) {
+    let waldur_requests = l.waldur.clients().map_or(0, |c| c.request_count());
+    tracing::info!(waldur_requests, processes = ?runner.counts(), "cycle finished");
+}
+
+/// Reports offerings that could not be read; returns how many.
+fn report_failures(planned: &Planned) -> usize {
+    for f in &planned.failures {
+        eprintln!("error: {f:#}; this offering is left out of the cycle (nothing of it is changed or deleted)");
+    }
+    planned.failures.len()
+}
+
 /// Plans every cluster group.
-async fn plan_all(common: &Common, l: &Loaded, runner: &Runner) -> Result<Vec<Plan>> {
+async fn plan_all(common: &Common, l: &Loaded, runner: &Runner) -> Result<Vec<Planned>> {
+    let inputs = l.inputs(runner);
     let mut out = Vec::new();
     for group in sources::groups(&l.config, common.offering.as_deref())? {
-        let desired = group.desired(&l.waldur)?;
-        let observed = group.observed(&l.slurm, runner).await?;
-        out.push(plan(&desired, &observed, &group.plan_context(&l.config)));
+        out.push(cycle::plan_group(&group, &inputs).await?);
     }
     Ok(out)
 }
 
-fn print_json(plans: &[Plan]) {
+fn print_json(plans: &[&Plan]) {
     if let [one] = plans {
         println!("{}", one.to_json());
     } else {
@@ -169,8 +210,10 @@ fn print_json(plans: &[Plan]) {
     }
 }
 
-fn exit_for(plans: &[Plan], detailed: bool) -> ExitCode {
-    if detailed && plans.iter().any(|p| !p.is_empty()) {
+fn exit_for(plans: &[&Plan], detailed: bool, failures: usize) -> ExitCode {
+    if failures > 0 {
+        ExitCode::from(1)
+    } else if detailed && plans.iter().any(|p| !p.is_empty()) {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
@@ -190,7 +233,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let l = load(&common)?;
             let runner = runner(&l.config);
-            let plans = plan_all(&common, &l, &runner).await?;
+            let planned = plan_all(&common, &l, &runner).await?;
+            let failures: usize = planned.iter().map(report_failures).sum();
+            let plans: Vec<&Plan> = planned.iter().map(|p| &p.plan).collect();
             if json {
                 print_json(&plans);
             } else {
@@ -198,7 +243,8 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     print!("{}", render::text(p));
                 }
             }
-            Ok(exit_for(&plans, detailed_exitcode))
+            log_counts(&l, &runner);
+            Ok(exit_for(&plans, detailed_exitcode, failures))
         }
         Cmd::Reconcile {
             common,
@@ -209,12 +255,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let l = load(&common)?;
             let runner = runner(&l.config);
-            let plans = plan_all(&common, &l, &runner).await?;
             if dry_run {
+                let planned = plan_all(&common, &l, &runner).await?;
+                let failures: usize = planned.iter().map(report_failures).sum();
+                let plans: Vec<&Plan> = planned.iter().map(|p| &p.plan).collect();
                 for p in &plans {
                     print!("{}", render::shell_script(p));
                 }
-                return Ok(exit_for(&plans, detailed_exitcode));
+                return Ok(exit_for(&plans, detailed_exitcode, failures));
             }
             if matches!(l.slurm, SlurmSource::Snapshot(_)) {
                 bail!("--from-snapshot reads recorded SLURM output and cannot be applied; use --dry-run, or --waldur-snapshot to apply to the live cluster");
@@ -225,42 +273,39 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 Some(ModeArg::Batch) => ApplyMode::Batch,
                 None => l.config.agent.apply_mode,
             };
-            let mut left = 0;
-            for p in &plans {
+            let inputs = l.inputs(&runner);
+            let mut bad = 0;
+            for group in sources::groups(&l.config, common.offering.as_deref())? {
+                let planned = cycle::plan_group(&group, &inputs).await?;
+                bad += report_failures(&planned);
+                let p = &planned.plan;
                 if p.deletions() > l.config.agent.max_deletions && !allow_mass_delete {
                     bail!(
-                        "the plan for cluster {} deletes {} objects, more than agent.max_deletions ({}); review it with `agent plan` and rerun with --allow-mass-delete",
+                        "the plan for cluster {} deletes {} objects, more than agent.max_deletions ({}); nothing was changed. Review it with `agent plan` and rerun with --allow-mass-delete",
                         p.cluster,
                         p.deletions(),
                         l.config.agent.max_deletions
                     );
                 }
-            }
-            for p in &plans {
-                left += apply_one(p, mode, &runner).await;
-            }
-            // Verify: what a fresh plan still contains is what did not take effect.
-            let after = plan_all(&common, &l, &runner)
-                .await
-                .context("re-planning after apply")?;
-            let remaining: usize = after
-                .iter()
-                .map(|p| {
-                    p.changes
-                        .iter()
-                        .filter(|c| c.kind != agent_reconcile::plan::Kind::Waldur)
-                        .count()
-                })
-                .sum();
-            if remaining == 0 {
-                println!("Verified: SLURM now matches the desired state.");
-            } else {
-                println!("Not converged: {remaining} SLURM change(s) still planned:");
-                for p in &after {
-                    print!("{}", render::text(p));
+                bad += apply_one(&group, &inputs, p, mode).await;
+                // Verify: what a fresh plan still contains is what did not take effect.
+                let after = cycle::plan_group(&group, &inputs)
+                    .await
+                    .context("re-planning after apply")?;
+                let left = cycle::remaining(&after.plan, &l.waldur);
+                if left == 0 {
+                    println!(
+                        "Verified: cluster {} now matches the desired state.",
+                        p.cluster
+                    );
+                } else {
+                    bad += left;
+                    println!("Not converged: {left} change(s) still planned:");
+                    print!("{}", render::text(&after.plan));
                 }
             }
-            Ok(if remaining > 0 || left > 0 {
+            log_counts(&l, &runner);
+            Ok(if bad > 0 {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -269,9 +314,9 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Applies one plan and prints a line per change; returns the number of SLURM changes that
+/// Applies one plan and prints a line per change; returns the number of changes that
 /// failed or were skipped.
-async fn apply_one(plan: &Plan, mode: ApplyMode, runner: &Runner) -> usize {
+async fn apply_one(group: &Group<'_>, inputs: &Inputs<'_>, plan: &Plan, mode: ApplyMode) -> usize {
     if plan.is_empty() {
         println!("No changes for cluster {}.", plan.cluster);
         return 0;
@@ -285,25 +330,22 @@ async fn apply_one(plan: &Plan, mode: ApplyMode, runner: &Runner) -> usize {
             }
         }
     };
-    let executor = Executor {
-        runner,
-        progress: Some(&progress),
-    };
     let started = std::time::Instant::now();
-    let outcome = executor.apply(plan, mode).await;
-    let mut slurm_failures = 0;
-    for ((address, status), change) in outcome.statuses.iter().zip(&plan.changes) {
-        let is_waldur = change.kind == agent_reconcile::plan::Kind::Waldur;
+    let outcome = cycle::apply_group(group, inputs, plan, mode, Some(&progress)).await;
+    let snapshot_waldur = matches!(inputs.waldur, WaldurSource::Snapshot(_));
+    let mut failures = 0;
+    for (address, status) in &outcome.statuses {
         let line = match status {
             Status::Applied => format!("  applied  {address}"),
-            Status::Sent => format!("  sent     {address}"),
             Status::Failed { class, message } => {
                 format!("  FAILED   {address} ({class}): {message}")
             }
             Status::Skipped { because } => format!("  skipped  {address}: {because}"),
         };
-        if !is_waldur && matches!(status, Status::Failed { .. } | Status::Skipped { .. }) {
-            slurm_failures += 1;
+        // Waldur calls cannot be made from a snapshot; that is not a failure of the apply.
+        let waldur_from_snapshot = snapshot_waldur && address.starts_with("waldur/");
+        if !matches!(status, Status::Applied) && !waldur_from_snapshot {
+            failures += 1;
         }
         println!("{line}");
     }
@@ -314,5 +356,5 @@ async fn apply_one(plan: &Plan, mode: ApplyMode, runner: &Runner) -> usize {
         plan.changes.len(),
         outcome.failed()
     );
-    slurm_failures
+    failures
 }

@@ -4,18 +4,33 @@
 //! so two offerings sharing a customer account yield one change, not two.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use agent_config::{Config, Offering};
+use agent_desired::fetch::{self, FetchOptions};
 use agent_desired::snapshot as waldur_snapshot;
+use agent_desired::WaldurDocs;
 use agent_observed::{snapshot as slurm_snapshot, Runner};
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::{Desired, Observed, PlanContext};
 use anyhow::{bail, Context, Result};
 
+use crate::waldur::Clients;
+
 /// Where the Waldur side is read from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum WaldurSource {
     Snapshot(PathBuf),
+    Live(Arc<Clients>),
+}
+
+impl WaldurSource {
+    pub fn clients(&self) -> Option<&Clients> {
+        match self {
+            WaldurSource::Live(c) => Some(c),
+            WaldurSource::Snapshot(_) => None,
+        }
+    }
 }
 
 /// Where the SLURM side is read from.
@@ -56,6 +71,14 @@ pub fn groups<'a>(config: &'a Config, only: Option<&str>) -> Result<Vec<Group<'a
     Ok(groups)
 }
 
+/// The desired state of a group, and the offerings that could not be read. An offering
+/// whose Waldur read failed is left out whole: its accounts are then unmanaged for this
+/// cycle (never deleted), and its orders wait for the next cycle.
+pub struct GroupDesired {
+    pub desired: Desired,
+    pub failures: Vec<anyhow::Error>,
+}
+
 impl Group<'_> {
     pub fn plan_context(&self, config: &Config) -> PlanContext {
         let first = self.offerings[0];
@@ -66,21 +89,47 @@ impl Group<'_> {
         }
     }
 
-    /// The desired state of every offering in the group, merged.
-    pub fn desired(&self, source: &WaldurSource) -> Result<Desired> {
-        let mut desired = Desired::default();
-        for o in &self.offerings {
-            let docs = match source {
-                WaldurSource::Snapshot(dir) => {
-                    let dir = waldur_snapshot::offering_dir(dir, &o.uuid);
-                    waldur_snapshot::load(&dir).with_context(|| {
-                        format!("reading the Waldur snapshot of offering {:?}", o.name)
-                    })?
-                }
-            };
-            desired.merge(agent_desired::build(o, &docs));
+    /// The documents of one offering.
+    async fn docs(&self, o: &Offering, source: &WaldurSource) -> Result<WaldurDocs> {
+        let mut docs = match source {
+            WaldurSource::Snapshot(dir) => {
+                let dir = waldur_snapshot::offering_dir(dir, &o.uuid);
+                waldur_snapshot::load(&dir).with_context(|| {
+                    format!("reading the Waldur snapshot of offering {:?}", o.name)
+                })?
+            }
+            WaldurSource::Live(clients) => {
+                let client = clients.get(&o.uuid).context("no Waldur client")?;
+                fetch::fetch_docs(client, &o.uuid, FetchOptions::default())
+                    .await
+                    .with_context(|| format!("offering {:?}", o.name))?
+            }
+        };
+        if !o.order_processing {
+            docs.orders.clear();
         }
-        Ok(desired)
+        Ok(docs)
+    }
+
+    /// The desired state of every offering in the group, merged.
+    pub async fn desired(&self, source: &WaldurSource) -> Result<GroupDesired> {
+        let all =
+            futures::future::join_all(self.offerings.iter().map(|o| self.docs(o, source))).await;
+        let mut desired = Desired::default();
+        let mut failures = Vec::new();
+        for (o, docs) in self.offerings.iter().zip(all) {
+            match docs {
+                Ok(docs) => desired.merge(agent_desired::build(o, &docs)),
+                Err(e) => {
+                    // A snapshot that cannot be read is a usage error: stop.
+                    if matches!(source, WaldurSource::Snapshot(_)) {
+                        return Err(e);
+                    }
+                    failures.push(e);
+                }
+            }
+        }
+        Ok(GroupDesired { desired, failures })
     }
 
     /// The observed state of the group's cluster.

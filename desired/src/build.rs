@@ -266,7 +266,12 @@ impl Builder<'_> {
     }
 
     fn allocation(&mut self, r: &Resource, order: Option<&Order>) {
-        let Some(p) = self.placement(r) else { return };
+        let Some(p) = self.placement(r) else {
+            if let Some(o) = order.filter(|o| o.kind == "Create" || o.kind == "Restore") {
+                self.fail_order(r, o);
+            }
+            return;
+        };
         self.tree(r, &p);
         let s = &self.cfg.slurm;
         let mut fields = Self::text_fields(&p.project, &r.name, &p.project, &p.allocation);
@@ -290,7 +295,7 @@ impl Builder<'_> {
                 fields.insert(AccountField::GrpTresMins, Value::Tres(map));
             }
         }
-        self.qos(r, &mut fields);
+        let qos = self.qos(r, &mut fields);
         self.out.add_account(AccountSpec {
             name: p.allocation.clone(),
             tier: Tier::Allocation,
@@ -304,10 +309,114 @@ impl Builder<'_> {
         if let Some(o) = order {
             self.order_calls(r, o, &p.allocation);
         }
+        self.resource_calls(r, order, &p.allocation, qos);
+    }
+
+    /// Keeps the resource's Waldur view in step: the QoS recorded in backend_metadata
+    /// (only when it differs, so a converged cycle sends nothing) and an Erred resource
+    /// set back to OK once its SLURM side matches.
+    fn resource_calls(
+        &mut self,
+        r: &Resource,
+        order: Option<&Order>,
+        account: &str,
+        qos: Option<String>,
+    ) {
+        let res = hex(&r.uuid);
+        if let Some(q) = qos {
+            if r.backend_metadata.get("qos").and_then(|v| v.as_str()) != Some(q.as_str()) {
+                let mut metadata = r.backend_metadata.clone();
+                metadata.insert("qos".into(), json!(q));
+                self.out.waldur_calls.push(WaldurCall {
+                    id: format!("resource/{res}/set_backend_metadata"),
+                    method: "POST".into(),
+                    path: format!(
+                        "/api/marketplace-provider-resources/{res}/set_backend_metadata/"
+                    ),
+                    body: Some(json!({ "backend_metadata": metadata })),
+                    stage: Stage::After,
+                    accounts: vec![account.to_string()],
+                    after_calls: vec![],
+                    reason: Reason::new(
+                        "waldur_resource",
+                        format!("record QoS {q} of {account} in Waldur"),
+                    ),
+                    offering: self.cfg.uuid.clone(),
+                    on_failure: None,
+                });
+            }
+        }
+        if r.state == "Erred" && order.is_none() {
+            self.out.waldur_calls.push(WaldurCall {
+                id: format!("resource/{res}/set_as_ok"),
+                method: "POST".into(),
+                path: format!("/api/marketplace-provider-resources/{res}/set_as_ok/"),
+                body: None,
+                stage: Stage::After,
+                accounts: vec![account.to_string()],
+                after_calls: vec![],
+                reason: Reason::new(
+                    "waldur_resource",
+                    format!(
+                        "{:?} is Erred in Waldur; its SLURM account {account} is in order",
+                        r.name
+                    ),
+                ),
+                offering: self.cfg.uuid.clone(),
+                on_failure: None,
+            });
+        }
+    }
+
+    /// A Create/Restore order that cannot be carried out (bad slug or name): approve it if
+    /// needed, then mark it erred with the reason the builder reported.
+    fn fail_order(&mut self, r: &Resource, order: &Order) {
+        let o = hex(&order.uuid);
+        let message = self
+            .out
+            .diagnostics
+            .last()
+            .map(|d| d.text.clone())
+            .unwrap_or_else(|| format!("resource {:?} cannot be placed in SLURM", r.name));
+        let mut after = vec![];
+        if order.state == "pending-provider" {
+            self.out.waldur_calls.push(WaldurCall {
+                id: format!("order/{o}/approve_by_provider"),
+                method: "POST".into(),
+                path: format!("/api/marketplace-orders/{o}/approve_by_provider/"),
+                body: Some(json!({})),
+                stage: Stage::Before,
+                accounts: vec![],
+                after_calls: vec![],
+                reason: Reason::new(
+                    "waldur_order",
+                    format!("{} order {o} awaits the provider", order.kind),
+                ),
+                offering: self.cfg.uuid.clone(),
+                on_failure: None,
+            });
+            after.push(format!("order/{o}/approve_by_provider"));
+        }
+        self.out.waldur_calls.push(WaldurCall {
+            id: format!("order/{o}/set_state_erred"),
+            method: "POST".into(),
+            path: format!("/api/marketplace-orders/{o}/set_state_erred/"),
+            body: Some(json!({ "error_message": message, "error_traceback": "" })),
+            stage: Stage::After,
+            accounts: vec![],
+            after_calls: after,
+            reason: Reason::new(
+                "waldur_order",
+                format!("{} order {o} cannot be carried out: {message}", order.kind),
+            ),
+            offering: self.cfg.uuid.clone(),
+            on_failure: None,
+        });
     }
 
     /// Account QoS from the paused/downscaled flags, or GrpSubmitJobs in QoS enforcement mode.
-    fn qos(&mut self, r: &Resource, fields: &mut BTreeMap<AccountField, Value>) {
+    /// Returns the QoS name when one is managed (not in QoS enforcement mode).
+    fn qos(&mut self, r: &Resource, fields: &mut BTreeMap<AccountField, Value>) -> Option<String> {
         let s = &self.cfg.slurm;
         if self.qos_enforcement() {
             let value = if r.paused || r.downscaled {
@@ -316,7 +425,7 @@ impl Builder<'_> {
                 None
             };
             fields.insert(AccountField::GrpSubmitJobs, Value::Count(value));
-            return;
+            return None;
         }
         let (qos, flag) = if r.paused {
             (s.qos_paused.clone(), Some("paused"))
@@ -327,7 +436,8 @@ impl Builder<'_> {
         };
         match (qos, flag) {
             (Some(q), _) => {
-                fields.insert(AccountField::Qos, Value::List(BTreeSet::from([q])));
+                fields.insert(AccountField::Qos, Value::List(BTreeSet::from([q.clone()])));
+                return Some(q);
             }
             (None, Some(flag)) => self.out.diagnostics.push(Diagnostic::warning(
                 "qos_not_configured",
@@ -338,6 +448,7 @@ impl Builder<'_> {
             )),
             (None, None) => {}
         }
+        None
     }
 
     fn qos_enforcement(&self) -> bool {
@@ -578,6 +689,8 @@ impl Builder<'_> {
                     "{} order {o} for {:?} awaits the provider",
                     order.kind, r.name
                 )),
+                offering: self.cfg.uuid.clone(),
+                on_failure: None,
             });
             done_after.push(format!("order/{o}/approve_by_provider"));
         }
@@ -595,6 +708,8 @@ impl Builder<'_> {
                         "record SLURM account {account} as the backend id of {:?}",
                         r.name
                     )),
+                    offering: self.cfg.uuid.clone(),
+                    on_failure: None,
                 });
                 done_after.push(format!("resource/{res}/set_backend_id"));
             }
@@ -609,6 +724,8 @@ impl Builder<'_> {
                     accounts: accounts.clone(),
                     after_calls: vec![],
                     reason: reason(format!("report the limits applied to {account}")),
+                    offering: self.cfg.uuid.clone(),
+                    on_failure: None,
                 });
             }
         }
@@ -624,6 +741,8 @@ impl Builder<'_> {
                 "{} order {o} for {:?} is complete once SLURM matches",
                 order.kind, r.name
             )),
+            offering: self.cfg.uuid.clone(),
+            on_failure: Some(format!("/api/marketplace-orders/{o}/set_state_erred/")),
         });
     }
 }

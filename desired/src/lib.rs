@@ -8,6 +8,8 @@
 //! - [`build`]: the pure function from documents + config to [`agent_reconcile::Desired`].
 
 pub mod build;
+pub mod client;
+pub mod fetch;
 pub mod limits;
 pub mod snapshot;
 pub mod waldur;

@@ -62,6 +62,9 @@ pub struct Resource {
     pub attributes: BTreeMap<String, Value>,
     #[serde(default)]
     pub offering_plugin_options: BTreeMap<String, Value>,
+    /// Free-form; the agent records the account's QoS under `qos`.
+    #[serde(default, deserialize_with = "null_as_empty")]
+    pub backend_metadata: BTreeMap<String, Value>,
     #[serde(default)]
     pub created: Option<String>,
     #[serde(default)]
@@ -114,6 +117,14 @@ pub struct WaldurDocs {
     pub orders: Vec<Order>,
     /// Resource UUID -> per-user limits; `None` when per-user limits are not read.
     pub user_limits: Option<BTreeMap<String, Vec<UserUsageLimit>>>,
+}
+
+/// Waldur sends `null` for some free-form objects; treat it as empty.
+fn null_as_empty<'de, D>(d: D) -> Result<BTreeMap<String, Value>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    Ok(Option::<BTreeMap<String, Value>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// Normalises a UUID to 32 lower-case hex digits.

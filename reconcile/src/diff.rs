@@ -34,6 +34,8 @@ pub struct PlanContext {
 
 /// Plans the changes that make `observed` look like `desired`.
 pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
+    let renamed = crate::fresh::resolve(desired, observed);
+    let desired = renamed.as_ref().unwrap_or(desired);
     let mut p = Planner {
         desired,
         observed,
@@ -43,6 +45,7 @@ pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
         blocked: BTreeSet::new(),
         account_addresses: BTreeMap::new(),
         deleted_accounts: BTreeSet::new(),
+        collided: BTreeSet::new(),
     };
     p.check_anchors();
     let specs = p.effective_specs();
@@ -66,6 +69,8 @@ struct Planner<'a> {
     /// Account name -> addresses of the changes planned for it (its own and its users').
     account_addresses: BTreeMap<String, Vec<String>>,
     deleted_accounts: BTreeSet<String>,
+    /// New allocations for which no free name was found: their orders are erred.
+    collided: BTreeSet<String>,
 }
 
 /// Sort key within a phase.
@@ -233,11 +238,13 @@ impl Planner<'_> {
             }
             if spec.fresh && self.observed.accounts.contains_key(&spec.name) {
                 self.blocked.insert(spec.name.clone());
+                self.collided.insert(spec.name.clone());
                 self.diagnostics.push(Diagnostic::error(
                     "name_collision",
                     format!(
-                        "the new allocation's account name {} is already taken in SLURM; the order is held (rename the resource slug or remove the stale account)",
-                        spec.name
+                        "the new allocation's account name {0} and {0}-1 .. {0}-{1} are all taken in SLURM; its order is marked erred",
+                        spec.name,
+                        crate::fresh::MAX_SUFFIX
                     ),
                 ));
                 continue;
@@ -286,6 +293,7 @@ impl Planner<'_> {
             reasons: vec![spec.reason.clone()],
             depends_on,
             commands: vec![Command::slurm(argv)],
+            on_failure: None,
             effect: Effect::AccountCreate(spec.name.clone(), Box::new(values)),
         };
         self.push(tier_rank(spec.tier), Some(&spec.name.clone()), change);
@@ -348,6 +356,7 @@ impl Planner<'_> {
             reasons,
             depends_on,
             commands: vec![Command::slurm(argv)],
+            on_failure: None,
             effect: Effect::AccountUpdate(
                 spec.name.clone(),
                 diffs.into_iter().map(|(f, w, _)| (f, w)).collect(),
@@ -447,6 +456,7 @@ impl Planner<'_> {
                         reasons: vec![spec.reason.clone()],
                         depends_on,
                         commands: vec![Command::slurm(argv)],
+                        on_failure: None,
                         effect: Effect::AssocCreate(key.clone(), assoc, default_account),
                     };
                     self.push(0, Some(&key.account), change);
@@ -479,6 +489,7 @@ impl Planner<'_> {
                         ],
                         depends_on: vec![],
                         commands: vec![Command::slurm(argv)],
+                        on_failure: None,
                         effect: Effect::AssocUpdate(key.clone(), wanted),
                     };
                     self.push(0, Some(&key.account), change);
@@ -521,6 +532,7 @@ impl Planner<'_> {
                 )],
                 depends_on: vec![],
                 commands,
+                on_failure: None,
                 effect: Effect::AssocDelete(key.clone()),
             };
             self.push(0, Some(&key.account.clone()), change);
@@ -634,6 +646,7 @@ impl Planner<'_> {
                 reasons: vec![reason],
                 depends_on,
                 commands,
+                on_failure: None,
                 effect: Effect::AccountDelete(name.clone()),
             };
             self.deleted_accounts.insert(name.clone());
@@ -710,6 +723,7 @@ impl Planner<'_> {
                 commands: vec![Command::slurm(
                     self.ctx.target.set_default_account(&user, &to),
                 )],
+                on_failure: None,
                 effect: Effect::DefaultAccount(user.clone(), to.clone()),
             };
             self.push(0, None, change);
@@ -736,6 +750,44 @@ impl Planner<'_> {
 
     fn plan_waldur_calls(&mut self) {
         for (seq, call) in self.desired.waldur_calls.iter().enumerate() {
+            if let (Some(b), Some(erred)) = (
+                call.accounts.iter().find(|a| self.collided.contains(*a)),
+                &call.on_failure,
+            ) {
+                let change = Change {
+                    address: format!("waldur/{}/erred", call.id),
+                    kind: Kind::Waldur,
+                    action: Action::Call,
+                    phase: Phase::WaldurAfter,
+                    fields: vec![],
+                    reasons: vec![Reason::new(
+                        "name_collision",
+                        format!(
+                            "no free SLURM account name for {b}; the order cannot be carried out"
+                        ),
+                    )],
+                    depends_on: vec![],
+                    commands: vec![Command::Waldur {
+                        offering: call.offering.clone(),
+                        method: "POST".into(),
+                        path: erred.clone(),
+                        body: Some(serde_json::json!({
+                            "error_message": format!("SLURM account {b} and {b}-1 .. {b}-{} already exist; rename the resource or remove the stale accounts, then order again", crate::fresh::MAX_SUFFIX),
+                            "error_traceback": ""
+                        })),
+                    }],
+                    on_failure: None,
+                    effect: Effect::None,
+                };
+                let key = SortKey {
+                    phase: change.phase,
+                    rank: 0,
+                    seq,
+                    address: String::new(),
+                };
+                self.changes.push((key, change));
+                continue;
+            }
             if let Some(b) = call.accounts.iter().find(|a| self.blocked.contains(*a)) {
                 self.diagnostics.push(Diagnostic::warning(
                     "waldur_call_held",
@@ -766,10 +818,20 @@ impl Planner<'_> {
                 reasons: vec![call.reason.clone()],
                 depends_on,
                 commands: vec![Command::Waldur {
+                    offering: call.offering.clone(),
                     method: call.method.clone(),
                     path: call.path.clone(),
                     body: call.body.clone(),
                 }],
+                on_failure: call.on_failure.as_ref().map(|path| Command::Waldur {
+                    offering: call.offering.clone(),
+                    method: "POST".into(),
+                    path: path.clone(),
+                    body: Some(serde_json::json!({
+                        "error_message": "<the failed SLURM change and its message>",
+                        "error_traceback": ""
+                    })),
+                }),
                 effect: Effect::None,
             };
             let key = SortKey {

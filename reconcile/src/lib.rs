@@ -16,6 +16,7 @@
 
 pub mod commands;
 pub mod diff;
+pub mod fresh;
 pub mod names;
 pub mod plan;
 pub mod render;

@@ -123,6 +123,9 @@ pub enum Command {
     },
     /// A Waldur API call; `path` is relative to the API root's host.
     Waldur {
+        /// The offering whose Waldur (URL, token) receives the call.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        offering: String,
         method: String,
         path: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -167,6 +170,10 @@ pub struct Change {
     /// Addresses of changes that must succeed first; if one fails this one is skipped.
     pub depends_on: Vec<String>,
     pub commands: Vec<Command>,
+    /// Sent instead when a change this one depends on fails for good (not for retryable
+    /// failures): marks the Waldur order erred with SLURM's message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_failure: Option<Command>,
     #[serde(skip)]
     #[schemars(skip)]
     pub effect: Effect,

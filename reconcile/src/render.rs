@@ -66,6 +66,9 @@ fn write_change(out: &mut String, change: &Change) {
     for cmd in &change.commands {
         let _ = writeln!(out, "    $ {}", command_line(cmd));
     }
+    if let Some(cmd) = &change.on_failure {
+        let _ = writeln!(out, "    if a dependency fails: {}", command_line(cmd));
+    }
     if !change.depends_on.is_empty() {
         let _ = writeln!(out, "    after: {}", change.depends_on.join(", "));
     }
@@ -105,7 +108,9 @@ pub fn command_line(cmd: &Command) -> String {
                 line
             }
         }
-        Command::Waldur { method, path, body } => match body {
+        Command::Waldur {
+            method, path, body, ..
+        } => match body {
             Some(b) => format!("{method} {path} {b}"),
             None => format!("{method} {path}"),
         },
@@ -161,6 +166,13 @@ pub fn shell_script(plan: &Plan) -> String {
                     let _ = writeln!(out, "# waldur (done by the agent): {}", command_line(cmd));
                 }
             }
+        }
+        if let Some(cmd) = &change.on_failure {
+            let _ = writeln!(
+                out,
+                "# waldur, if a dependency fails: {}",
+                command_line(cmd)
+            );
         }
     }
     if !plan.diagnostics.is_empty() {

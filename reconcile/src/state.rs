@@ -318,6 +318,11 @@ pub struct WaldurCall {
     /// Waldur call ids this call must follow.
     pub after_calls: Vec<String>,
     pub reason: Reason,
+    /// UUID of the offering whose Waldur (URL and token) receives the call.
+    pub offering: String,
+    /// Path to POST `{"error_message", "error_traceback"}` to when a SLURM change this
+    /// call depends on fails for good (an order's `set_state_erred`).
+    pub on_failure: Option<String>,
 }
 
 /// What SLURM should look like according to Waldur, for the accounts the agent owns.

@@ -98,8 +98,13 @@ fn create_order_builds_the_three_tier_tree() {
             "approve_by_provider",
             "set_backend_id",
             "set_limits",
-            "set_state_done"
+            "set_state_done",
+            "set_backend_metadata"
         ]
+    );
+    assert_eq!(
+        d.waldur_calls[3].on_failure.as_deref(),
+        Some("/api/marketplace-orders/o1/set_state_erred/")
     );
     assert_eq!(
         d.waldur_calls[2].body,
@@ -108,7 +113,7 @@ fn create_order_builds_the_three_tier_tree() {
 }
 
 #[test]
-fn empty_slug_skips_the_resource() {
+fn empty_slug_errs_the_create_order() {
     let r = resource(&NEW.replace("\"customer-1\"", "\"\""));
     let order: Order = serde_json::from_str(
         r#"{"uuid": "o1", "type": "Create", "state": "executing", "marketplace_resource_uuid": "aa"}"#,
@@ -116,7 +121,13 @@ fn empty_slug_skips_the_resource() {
     .unwrap();
     let d = build(&config(), &docs(vec![r], vec![order]));
     assert!(d.accounts.is_empty());
-    assert!(d.waldur_calls.is_empty());
+    assert_eq!(d.waldur_calls.len(), 1);
+    let erred = &d.waldur_calls[0];
+    assert_eq!(erred.path, "/api/marketplace-orders/o1/set_state_erred/");
+    assert!(erred.body.as_ref().unwrap()["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("unset or missing slug fields"));
     assert!(d.diagnostics[0]
         .text
         .contains("unset or missing slug fields"));

@@ -1,0 +1,67 @@
+//! One reconcile cycle for one cluster group: read both sides, plan, and (for
+//! `reconcile`) apply and verify. The daemon loop and the one-shot commands share it.
+
+use agent_config::{ApplyMode, Config};
+use agent_observed::Runner;
+use agent_reconcile::plan::Kind;
+use agent_reconcile::{plan, Plan};
+use anyhow::Result;
+
+use crate::executor::{Executor, Outcome};
+use crate::sources::{Group, SlurmSource, WaldurSource};
+
+/// Where a cycle reads from.
+pub struct Inputs<'a> {
+    pub config: &'a Config,
+    pub waldur: &'a WaldurSource,
+    pub slurm: &'a SlurmSource,
+    pub runner: &'a Runner,
+}
+
+/// A group's plan and the offerings left out of it because Waldur could not be read.
+pub struct Planned {
+    pub plan: Plan,
+    pub failures: Vec<anyhow::Error>,
+}
+
+pub async fn plan_group(group: &Group<'_>, inputs: &Inputs<'_>) -> Result<Planned> {
+    let desired = group.desired(inputs.waldur).await?;
+    let observed = group.observed(inputs.slurm, inputs.runner).await?;
+    Ok(Planned {
+        plan: plan(
+            &desired.desired,
+            &observed,
+            &group.plan_context(inputs.config),
+        ),
+        failures: desired.failures,
+    })
+}
+
+/// Applies a group's plan; in batch mode the group is re-planned to find leftovers.
+pub async fn apply_group(
+    group: &Group<'_>,
+    inputs: &Inputs<'_>,
+    plan: &Plan,
+    mode: ApplyMode,
+    progress: Option<&dyn Fn(usize, usize)>,
+) -> Outcome {
+    let executor = Executor {
+        runner: inputs.runner,
+        waldur: inputs.waldur.clients(),
+        progress,
+    };
+    executor
+        .apply(plan, mode, || async {
+            Ok(plan_group(group, inputs).await?.plan)
+        })
+        .await
+}
+
+/// Changes still planned after an apply. Waldur calls count only when Waldur is live: a
+/// snapshot cannot record that they were made.
+pub fn remaining(plan: &Plan, waldur: &WaldurSource) -> usize {
+    plan.changes
+        .iter()
+        .filter(|c| c.kind != Kind::Waldur || matches!(waldur, WaldurSource::Live(_)))
+        .count()
+}
