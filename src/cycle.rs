@@ -3,7 +3,7 @@
 
 use agent_config::{ApplyMode, Config};
 use agent_observed::Runner;
-use agent_reconcile::plan::Kind;
+use agent_reconcile::plan::{Kind, Severity};
 use agent_reconcile::{plan, Plan};
 use anyhow::Result;
 
@@ -57,11 +57,19 @@ pub async fn apply_group(
         .await
 }
 
-/// Changes still planned after an apply. Waldur calls count only when Waldur is live: a
-/// snapshot cannot record that they were made.
+/// Changes still planned after an apply, plus errors that hold changes back (a missing
+/// parent or default account, an invalid name). Waldur calls count only when Waldur is
+/// live: a snapshot cannot record that they were made.
 pub fn remaining(plan: &Plan, waldur: &WaldurSource) -> usize {
-    plan.changes
+    let changes = plan
+        .changes
         .iter()
         .filter(|c| c.kind != Kind::Waldur || matches!(waldur, WaldurSource::Live(_)))
-        .count()
+        .count();
+    let errors = plan
+        .diagnostics
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
+    changes + errors
 }

@@ -375,7 +375,10 @@ impl Executor<'_> {
         };
         if let Some(cause) = ledger.unmet(change) {
             let mut because = format!("{} did not apply", cause.address);
-            if cause.class == FailureClass::Fatal {
+            // Only SLURM failures err an order: a Waldur call that failed is retried next
+            // cycle instead, since the SLURM side is in place.
+            let slurm_cause = !cause.address.starts_with("waldur/");
+            if cause.class == FailureClass::Fatal && slurm_cause {
                 if let Some(Command::Waldur { offering, path, .. }) = &change.on_failure {
                     let message =
                         format!("SLURM change {} failed: {}", cause.address, cause.message);

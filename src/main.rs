@@ -130,10 +130,6 @@ struct Loaded {
     slurm: SlurmSource,
 }
 
-/// How long one Waldur request may take (the Python agent allows 600 s; a minute is
-/// plenty for one page of 300 and keeps a hung proxy from stalling the cycle).
-const HTTP_TIMEOUT: Duration = Duration::from_secs(60);
-
 fn load(common: &Common) -> Result<Loaded> {
     let loaded = agent_config::load(&common.config)?;
     for w in &loaded.warnings {
@@ -147,8 +143,7 @@ fn load(common: &Common) -> Result<Loaded> {
         (None, Some(dir)) => (WaldurSource::Snapshot(dir.clone()), SlurmSource::Live),
         (None, None) => (
             WaldurSource::Live(Arc::new(
-                Clients::new(&loaded.config, HTTP_TIMEOUT)
-                    .context("setting up the Waldur client")?,
+                Clients::new(&loaded.config).context("setting up the Waldur client")?,
             )),
             SlurmSource::Live,
         ),
@@ -300,7 +295,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                     );
                 } else {
                     bad += left;
-                    println!("Not converged: {left} change(s) still planned:");
+                    println!("Not converged: {left} change(s) or problem(s) left:");
                     print!("{}", render::text(&after.plan));
                 }
             }

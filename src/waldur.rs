@@ -2,7 +2,6 @@
 //! one, and with it the bound on concurrent requests).
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use agent_config::Config;
 use agent_desired::client::{ClientError, ClientSettings, WaldurClient};
@@ -14,7 +13,7 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(config: &Config, timeout: Duration) -> Result<Self, ClientError> {
+    pub fn new(config: &Config) -> Result<Self, ClientError> {
         let mut by_offering = BTreeMap::new();
         let mut shared: Vec<((String, String, bool), WaldurClient)> = Vec::new();
         for o in &config.offerings {
@@ -28,7 +27,8 @@ impl Clients {
                 None => {
                     let mut settings = ClientSettings::new(&o.api_url, o.api_token.clone());
                     settings.verify_ssl = o.verify_ssl;
-                    settings.timeout = timeout;
+                    settings.timeout = config.agent.http_timeout;
+                    settings.retry.attempts = config.agent.http_attempts;
                     let c = WaldurClient::new(&settings)?;
                     shared.push((key, c.clone()));
                     c

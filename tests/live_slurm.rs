@@ -5,45 +5,10 @@
 //! run one at a time and each uses its own account names.
 
 use std::process::{Command, Output};
-use std::sync::Mutex;
 
-static SERIAL: Mutex<()> = Mutex::new(());
+mod support;
 
-fn cluster_available() -> bool {
-    if std::env::var_os("SLURM_CONF").is_some() {
-        return true;
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("CI=true but SLURM_CONF is not set: start the test cluster (scripts/slurm/start-slurm.sh) and source its env.sh");
-    }
-    eprintln!("skipping: no test cluster (SLURM_CONF unset)");
-    false
-}
-
-fn sacctmgr(args: &[&str]) -> String {
-    let out = Command::new("sacctmgr")
-        .args(args)
-        .output()
-        .expect("sacctmgr runs");
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-fn assoc_rows(account_prefix: &str) -> Vec<String> {
-    sacctmgr(&[
-        "-P",
-        "-n",
-        "show",
-        "association",
-        "where",
-        "cluster=testcluster",
-        "WOPLimits",
-        "format=Account,User,ParentName,GrpTRESMins,QOS",
-    ])
-    .lines()
-    .filter(|l| l.starts_with(account_prefix))
-    .map(str::to_string)
-    .collect()
-}
+use support::*;
 
 /// A test world: a config and a Waldur snapshot in a temp dir.
 struct World {
@@ -101,7 +66,7 @@ agent:
                 "backend_id": format!("{}a_{}", self.prefix, slug.to_lowercase()),
                 "project_uuid": "22222222222222222222222222222222", "project_slug": "proj",
                 "project_name": project_name, "customer_slug": "cust", "customer_name": "Customer \"Q\"",
-                "limits": {"cpu": cpu}, "paused": false, "downscaled": false, "restrict_member_access": false
+                "limits": {"cpu": cpu}, "backend_metadata": {"qos": "normal"}, "paused": false, "downscaled": false, "restrict_member_access": false
             }));
             let team: Vec<_> = members
                 .iter()
@@ -155,43 +120,6 @@ fn changes(plan: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|c| c["address"].as_str().unwrap().to_string())
         .collect()
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "stdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn cleanup(prefix: &str) {
-    for row in assoc_rows(prefix) {
-        let user = row.split('|').nth(1).unwrap_or("");
-        if !user.is_empty() {
-            sacctmgr(&[
-                "-i",
-                "remove",
-                "user",
-                "where",
-                &format!("name={user}"),
-                "cluster=testcluster",
-            ]);
-        }
-    }
-    for _ in 0..3 {
-        for row in assoc_rows(prefix) {
-            let acct = row.split('|').next().unwrap();
-            sacctmgr(&[
-                "-i",
-                "remove",
-                "account",
-                "where",
-                &format!("name={acct}"),
-                "cluster=testcluster",
-            ]);
-        }
-    }
 }
 
 #[test]

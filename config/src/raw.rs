@@ -85,6 +85,8 @@ pub struct RawAgent {
     pub apply_mode: Leaf,
     pub command_timeout: Leaf,
     pub cycle_interval: Leaf,
+    pub http_timeout: Leaf,
+    pub http_attempts: Leaf,
 }
 
 /// Keys this agent reads, per section; anything else is reported as a warning. Keys the
@@ -192,5 +194,7 @@ pub mod known {
         "apply_mode",
         "command_timeout",
         "cycle_interval",
+        "http_timeout",
+        "http_attempts",
     ];
 }

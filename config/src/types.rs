@@ -29,6 +29,10 @@ pub struct AgentSettings {
     pub command_timeout: Duration,
     /// Daemon cycle interval.
     pub cycle_interval: Duration,
+    /// Longest a single Waldur request may take.
+    pub http_timeout: Duration,
+    /// Attempts per Waldur request (transient failures only), the first included.
+    pub http_attempts: u32,
 }
 
 impl Default for AgentSettings {
@@ -39,6 +43,8 @@ impl Default for AgentSettings {
             apply_mode: ApplyMode::Auto,
             command_timeout: Duration::from_secs(120),
             cycle_interval: Duration::from_secs(300),
+            http_timeout: Duration::from_secs(60),
+            http_attempts: 5,
         }
     }
 }

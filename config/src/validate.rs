@@ -482,6 +482,13 @@ impl Validator<'_> {
                 "agent.cycle_interval",
                 d.cycle_interval,
             ),
+            http_timeout: self.duration(&raw.http_timeout, "agent.http_timeout", d.http_timeout),
+            http_attempts: self.uint(
+                &raw.http_attempts,
+                "agent.http_attempts",
+                1..=20,
+                d.http_attempts as u64,
+            ) as u32,
         }
     }
 

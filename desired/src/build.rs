@@ -20,8 +20,9 @@ use serde_json::json;
 use crate::limits::{self, LimitInputs};
 use crate::waldur::{hex, number, Order, Resource, WaldurDocs};
 
-/// Resource states whose accounts must exist.
-const LIVE_STATES: [&str; 2] = ["OK", "Erred"];
+/// Resource states whose accounts must exist (Updating/Terminating: an order is in flight
+/// on a provisioned resource).
+const LIVE_STATES: [&str; 4] = ["OK", "Erred", "Updating", "Terminating"];
 
 /// Builds the desired state of one offering.
 pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
@@ -503,6 +504,20 @@ impl Builder<'_> {
             .get(&hex(&r.uuid))
             .cloned()
             .unwrap_or_default();
+        if team.is_empty() && r.backend_id().is_some() {
+            // A project without a single member is rare; an empty answer from a proxy or
+            // a half-migrated Waldur is not. Removing every user on a guess is worse than
+            // waiting for a team that lists someone.
+            self.out.keep_users.insert(account.to_string());
+            self.out.diagnostics.push(Diagnostic::warning(
+                "empty_team",
+                format!(
+                    "Waldur lists no team members for resource {:?}; the users of {account} are kept (remove them by hand if the project really is empty)",
+                    r.name
+                ),
+            ));
+            return;
+        }
         let mut partitions = Vec::new();
         for p in self.partitions(r) {
             if p.is_empty() {

@@ -504,6 +504,7 @@ impl Planner<'_> {
             .keys()
             .filter(|k| {
                 self.desired.accounts.contains_key(&k.account)
+                    && !self.desired.keep_users.contains(&k.account)
                     && !self.desired.associations.contains_key(*k)
             })
             .cloned()

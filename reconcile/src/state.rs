@@ -334,6 +334,9 @@ pub struct Desired {
     /// Accounts the tree hangs from (root account, flat-mode parent, default account):
     /// they must exist but are never changed.
     pub anchors: BTreeSet<String>,
+    /// Owned accounts whose users are kept this cycle even if not listed (Waldur answered
+    /// with an empty team, which is more often a glitch than a project with no members).
+    pub keep_users: BTreeSet<String>,
     /// Waldur calls that report the outcome of the SLURM work.
     pub waldur_calls: Vec<WaldurCall>,
     /// Problems found while building the desired state (skipped resources, bad names).
@@ -373,6 +376,7 @@ impl Desired {
             self.tombstones.entry(name).or_insert(stone);
         }
         self.anchors.extend(other.anchors);
+        self.keep_users.extend(other.keep_users);
         self.waldur_calls.extend(other.waldur_calls);
         self.diagnostics.extend(other.diagnostics);
     }

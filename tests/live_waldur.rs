@@ -1,0 +1,445 @@
+//! End-to-end: the agent binary against the fake Waldur (in this process, on loopback)
+//! and the real test cluster. Each test has its own fake and its own account prefix.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use fake_waldur::{NewOrder, RunningFake, Seed};
+use serde_json::{json, Value};
+use support::*;
+
+const OFFERING: &str = "f0000000000000000000000000000001";
+const PROJECT: &str = "b0000000000000000000000000000001";
+const TOKEN: &str = "tok-9f8e7d6c5b4a-never-printed";
+
+fn seed(prefix: &str, resources: Value) -> Seed {
+    let user = |n: u32, name: &str| json!({"uuid": format!("a00000000000000000000000000000{n:02}"), "username": name});
+    serde_json::from_value(json!({
+        "users": [
+            {"uuid": "a0000000000000000000000000000099", "username": "agent", "is_staff": true, "token": TOKEN},
+            user(1, "alice"), user(2, "bob"), user(3, "carol")
+        ],
+        "customers": [{"uuid": "c0000000000000000000000000000001", "name": "Physics Dept", "slug": "cust"}],
+        "projects": [{"uuid": PROJECT, "name": "Quarks", "slug": "proj",
+                      "customer": "c0000000000000000000000000000001",
+                      "members": [{"user": "a0000000000000000000000000000001", "role": "PROJECT.MEMBER"},
+                                  {"user": "a0000000000000000000000000000002", "role": "PROJECT.MEMBER"}]}],
+        "offerings": [{"uuid": OFFERING, "name": "Cluster", "customer": "c0000000000000000000000000000001",
+                       "components": [{"type": "cpu", "measured_unit": "k-Hours", "billing_type": "limit"}]}],
+        "offering_users": [
+            {"offering": OFFERING, "user": "a0000000000000000000000000000001", "username": format!("{prefix}alice")},
+            {"offering": OFFERING, "user": "a0000000000000000000000000000002", "username": format!("{prefix}bob")},
+            {"offering": OFFERING, "user": "a0000000000000000000000000000003", "username": format!("{prefix}carol")}
+        ],
+        "resources": resources
+    }))
+    .expect("seed parses")
+}
+
+/// A live resource already provisioned as `<prefix>a_alloc`.
+fn existing_resource(prefix: &str) -> Value {
+    json!([{"uuid": "e0000000000000000000000000000001", "name": "Alloc", "slug": "alloc",
+            "offering": OFFERING, "project": PROJECT, "backend_id": format!("{prefix}a_alloc"),
+            "limits": {"cpu": 5}, "backend_metadata": {"qos": "normal"}}])
+}
+
+struct Env {
+    rt: tokio::runtime::Runtime,
+    fake: RunningFake,
+    dir: tempfile::TempDir,
+    prefix: String,
+}
+
+impl Env {
+    fn new(prefix: &str, resources: Value) -> Env {
+        Self::with_bin(prefix, resources, "")
+    }
+
+    fn with_bin(prefix: &str, resources: Value, slurm_bin_path: &str) -> Env {
+        cleanup(prefix);
+        for q in ["wpaused", "wlimited"] {
+            sacctmgr(&["-i", "add", "qos", q]);
+        }
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let fake = rt.block_on(fake_waldur::spawn(seed(prefix, resources)));
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            r#"
+offerings:
+  - name: cluster
+    waldur_api_url: {url}
+    waldur_api_token: {TOKEN}
+    waldur_offering_uuid: "{OFFERING}"
+    backend_type: slurm
+    order_processing_backend: slurm
+    membership_sync_backend: slurm
+    backend_settings:
+      cluster_name: testcluster
+      slurm_bin_path: "{slurm_bin_path}"
+      default_account: root
+      customer_prefix: {prefix}c_
+      project_prefix: {prefix}p_
+      allocation_prefix: {prefix}a_
+      qos_default: normal
+      qos_paused: wpaused
+      qos_downscaled: wlimited
+    backend_components:
+      cpu: {{measured_unit: k-Hours, unit_factor: 60000, accounting_type: limit, label: CPU}}
+agent:
+  max_deletions: 10
+  http_attempts: 3
+"#,
+            url = fake.base_url
+        );
+        std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+        Env {
+            rt,
+            fake,
+            dir,
+            prefix: prefix.to_string(),
+        }
+    }
+
+    fn agent(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent"));
+        cmd.args(args)
+            .arg("-c")
+            .arg(self.dir.path().join("config.yaml"))
+            .env("RUST_LOG", "debug");
+        let out = cmd.output().expect("agent runs");
+        let all = show(&out);
+        assert!(!all.contains(TOKEN), "the token leaked:\n{all}");
+        out
+    }
+
+    fn reconcile(&self) -> Output {
+        self.agent(&["reconcile"])
+    }
+
+    /// Reconciles, expects success, then a plan with nothing left (exit 0).
+    fn converge(&self) {
+        let out = self.reconcile();
+        assert!(out.status.success(), "reconcile failed:\n{}", show(&out));
+        let plan = self.agent(&["plan", "--detailed-exitcode"]);
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "not converged:\n{}",
+            show(&plan)
+        );
+    }
+
+    fn order(&self, spec: Value) -> String {
+        let order: NewOrder = serde_json::from_value(spec).unwrap();
+        let created = self.fake.state.create_order(order).expect("order created");
+        created.uuid.clone()
+    }
+
+    fn order_state(&self, uuid: &str) -> String {
+        self.fake
+            .state
+            .read(|w| w.order(uuid).unwrap().state.clone())
+    }
+
+    fn resource(&self, uuid: &str) -> fake_waldur::Resource {
+        self.fake.state.read(|w| w.resource(uuid).unwrap().clone())
+    }
+
+    fn patch(&self, uuid: &str, patch: Value) {
+        self.fake
+            .state
+            .patch_resource(uuid, serde_json::from_value(patch).unwrap())
+            .unwrap();
+    }
+
+    fn member(&self, change: Value) {
+        self.fake
+            .state
+            .change_member(serde_json::from_value(change).unwrap())
+            .unwrap();
+    }
+
+    fn fault(&self, spec: Value) {
+        self.fake
+            .state
+            .add_fault(serde_json::from_value(spec).unwrap());
+    }
+
+    fn users_of(&self, account: &str) -> Vec<String> {
+        let mut users: Vec<String> = assoc_rows(&self.prefix)
+            .iter()
+            .filter_map(|r| {
+                let cols: Vec<&str> = r.split('|').collect();
+                (cols[0] == account && !cols[1].is_empty()).then(|| cols[1].to_string())
+            })
+            .collect();
+        users.sort();
+        users
+    }
+
+    fn account_row(&self, account: &str) -> Option<String> {
+        assoc_rows(&self.prefix)
+            .into_iter()
+            .find(|r| r.starts_with(&format!("{account}||")))
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = &self.rt;
+    }
+}
+
+#[test]
+fn full_order_and_membership_lifecycle() {
+    if !cluster_available() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new("w1", json!([]));
+    let p = "w1";
+
+    // Create: tree, users, backend_id, limits, order done.
+    let create = env.order(
+        json!({"type": "Create", "offering": OFFERING, "project": PROJECT,
+                                  "name": "Alloc One", "limits": {"cpu": 10}}),
+    );
+    env.converge();
+    assert_eq!(env.order_state(&create), "done");
+    let res_uuid = env
+        .fake
+        .state
+        .read(|w| w.order(&create).unwrap().resource.clone());
+    let r = env.resource(&res_uuid);
+    let account = format!("{p}a_alloc-one");
+    assert_eq!(r.backend_id, account);
+    assert_eq!(r.state, "OK");
+    assert_eq!(r.backend_metadata.get("qos"), Some(&json!("normal")));
+    let row = env
+        .account_row(&account)
+        .expect("allocation account exists");
+    assert!(row.contains(&format!("|{p}p_proj|cpu=600000|")), "{row}");
+    assert_eq!(
+        env.users_of(&account),
+        [format!("{p}alice"), format!("{p}bob")]
+    );
+
+    // Membership: carol joins, bob leaves.
+    env.member(json!({"action": "add", "project": PROJECT, "user": "carol"}));
+    env.member(json!({"action": "remove", "project": PROJECT, "user": "bob"}));
+    env.converge();
+    assert_eq!(
+        env.users_of(&account),
+        [format!("{p}alice"), format!("{p}carol")]
+    );
+
+    // Paused, downscaled, restored: QoS follows, and Waldur records it.
+    for (patch, qos) in [
+        (json!({"paused": true}), "wpaused"),
+        (json!({"paused": false, "downscaled": true}), "wlimited"),
+        (json!({"downscaled": false}), "normal"),
+    ] {
+        env.patch(&res_uuid, patch);
+        env.converge();
+        let row = env.account_row(&account).unwrap();
+        assert!(row.ends_with(&format!("|{qos}")), "{row}");
+        assert_eq!(
+            env.resource(&res_uuid).backend_metadata.get("qos"),
+            Some(&json!(qos))
+        );
+    }
+
+    // Update: new limits.
+    let update = env.order(json!({"type": "Update", "resource": res_uuid, "limits": {"cpu": 20}}));
+    env.converge();
+    assert_eq!(env.order_state(&update), "done");
+    assert!(env.account_row(&account).unwrap().contains("|cpu=1200000|"));
+    assert_eq!(env.resource(&res_uuid).limits.get("cpu"), Some(&json!(20)));
+
+    // Terminate: account and the now empty project account go; order done.
+    let terminate = env.order(json!({"type": "Terminate", "resource": res_uuid}));
+    env.converge();
+    assert_eq!(env.order_state(&terminate), "done");
+    assert_eq!(env.resource(&res_uuid).state, "Terminated");
+    assert!(env.account_row(&account).is_none());
+    assert!(env.account_row(&format!("{p}p_proj")).is_none());
+
+    // Restore: recreated under the same name, with its users.
+    let restore = env.order(json!({"type": "Restore", "resource": res_uuid}));
+    env.converge();
+    assert_eq!(env.order_state(&restore), "done");
+    assert!(env.account_row(&account).is_some());
+    assert_eq!(
+        env.users_of(&account),
+        [format!("{p}alice"), format!("{p}carol")]
+    );
+    cleanup(p);
+}
+
+#[test]
+fn waldur_faults_never_delete_and_never_err_orders() {
+    if !cluster_available() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new("w2", existing_resource("w2"));
+    env.converge();
+    let account = "w2a_alloc";
+    assert_eq!(env.users_of(account), ["w2alice", "w2bob"]);
+
+    // Bob leaves in Waldur, and a Create order waits; but the reads fail.
+    env.member(json!({"action": "remove", "project": PROJECT, "user": "bob"}));
+    let create = env.order(
+        json!({"type": "Create", "offering": OFFERING, "project": PROJECT, "name": "Second"}),
+    );
+    let faults = [
+        json!({"path_prefix": "/api/marketplace-provider-resources/", "times": 0, "kind": "status", "status": 503}),
+        json!({"path_prefix": "/api/marketplace-provider-resources/", "times": 0, "kind": "html_502"}),
+        json!({"path_prefix": "/api/marketplace-orders/", "times": 0, "kind": "truncate"}),
+        json!({"path_prefix": "/api/marketplace-provider-resources/", "times": 0, "kind": "invalid_json"}),
+        json!({"path_prefix": "/api/marketplace-provider-resources/e0000000000000000000000000000001/team/", "times": 0, "kind": "status", "status": 200, "body": []}),
+        json!({"path_prefix": "/api/marketplace-provider-resources/", "times": 0, "kind": "status", "status": 200, "body": []}),
+    ];
+    for fault in faults {
+        env.fake.state.clear_faults();
+        env.fault(fault.clone());
+        let out = env.reconcile();
+        assert_eq!(
+            env.users_of(account),
+            ["w2alice", "w2bob"],
+            "{fault}\n{}",
+            show(&out)
+        );
+        assert_ne!(env.order_state(&create), "erred", "{fault}");
+        assert!(
+            !show(&out).contains("remove user"),
+            "{fault}\n{}",
+            show(&out)
+        );
+    }
+    // A transient fault that clears within the retries is absorbed.
+    env.fake.state.clear_faults();
+    env.fault(json!({"path_prefix": "/api/marketplace-orders/", "times": 2, "kind": "throttle", "retry_after": 1}));
+    env.converge();
+    assert_eq!(env.users_of(account), ["w2alice"]);
+    assert_eq!(env.order_state(&create), "done");
+    cleanup("w2");
+}
+
+#[test]
+fn taken_names_get_a_suffix_and_retries_adopt_their_own_account() {
+    if !cluster_available() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new("w3", json!([]));
+    // Someone else's account already has the name the order would get.
+    sacctmgr(&[
+        "-i",
+        "add",
+        "account",
+        "w3a_busy",
+        "cluster=testcluster",
+        "description=other",
+    ]);
+    let create = env
+        .order(json!({"type": "Create", "offering": OFFERING, "project": PROJECT, "name": "Busy"}));
+    // set_backend_id fails for good the first time: the account exists, Waldur does not know it.
+    env.fault(json!({"path_prefix": "/api/marketplace-provider-resources/", "method": "POST", "times": 1, "kind": "status", "status": 400, "body": {"backend_id": ["Injected."]}}));
+    let out = env.reconcile();
+    assert!(!out.status.success(), "{}", show(&out));
+    assert!(env.account_row("w3a_busy-1").is_some(), "{}", show(&out));
+    assert_ne!(env.order_state(&create), "done");
+    // The next cycle recognises w3a_busy-1 as its own and does not create w3a_busy-2.
+    env.converge();
+    let res = env
+        .fake
+        .state
+        .read(|w| w.order(&create).unwrap().resource.clone());
+    assert_eq!(env.resource(&res).backend_id, "w3a_busy-1");
+    assert_eq!(env.order_state(&create), "done");
+    assert!(env.account_row("w3a_busy-2").is_none());
+    sacctmgr(&[
+        "-i",
+        "remove",
+        "account",
+        "where",
+        "name=w3a_busy",
+        "cluster=testcluster",
+    ]);
+    cleanup("w3");
+}
+
+/// A sacctmgr that fails `add account` for names containing "doomed" (fatal) or "flaky"
+/// (database busy), and runs the real one otherwise.
+fn failing_sacctmgr(dir: &Path) -> String {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let script = r#"#!/bin/sh
+case "$*" in
+  *"add account"*doomed*) echo " Invalid parent account, cannot add" >&2; exit 1 ;;
+  *"add account"*flaky*) if [ ! -e "$0.flaky-done" ]; then touch "$0.flaky-done"; echo "Database is busy or waiting for lock from other user." >&2; exit 1; fi ;;
+esac
+exec /usr/bin/sacctmgr "$@"
+"#;
+    let path = bin.join("sacctmgr");
+    std::fs::write(&path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/scancel", bin.join("scancel")).unwrap();
+    bin.display().to_string()
+}
+
+#[test]
+fn fatal_slurm_failures_err_the_order_retryable_ones_wait() {
+    if !cluster_available() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let bin_dir = tempfile::tempdir().unwrap();
+    let bin = failing_sacctmgr(bin_dir.path());
+    let env = Env::with_bin("w4", json!([]), &bin);
+    let doomed = env.order(
+        json!({"type": "Create", "offering": OFFERING, "project": PROJECT, "name": "Doomed"}),
+    );
+    let flaky = env.order(
+        json!({"type": "Create", "offering": OFFERING, "project": PROJECT, "name": "Flaky"}),
+    );
+    let out = env.agent(&["reconcile", "--apply-mode", "per-change"]);
+    assert!(!out.status.success());
+    let text = show(&out);
+    assert_eq!(env.order_state(&doomed), "erred", "{text}");
+    let message = env
+        .fake
+        .state
+        .read(|w| w.order(&doomed).unwrap().error_message.clone());
+    assert!(message.contains("Invalid parent account"), "{message}");
+    assert_eq!(env.order_state(&flaky), "executing", "{text}");
+    // The busy database has cleared: the flaky order completes.
+    let out = env.agent(&["reconcile"]);
+    assert_eq!(env.order_state(&flaky), "done", "{}", show(&out));
+    cleanup("w4");
+}
+
+#[test]
+fn bad_token_fails_clearly_without_printing_it() {
+    if !cluster_available() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new("w5", existing_resource("w5"));
+    env.fault(
+        json!({"times": 0, "kind": "status", "status": 401, "body": {"detail": "Invalid token."}}),
+    );
+    let out = env.agent(&["plan"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = show(&out);
+    assert!(text.contains("HTTP 401: Invalid token."), "{text}");
+    assert!(text.contains("left out of the cycle"), "{text}");
+}
