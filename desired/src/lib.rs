@@ -11,7 +11,9 @@ pub mod build;
 pub mod client;
 pub mod fetch;
 pub mod limits;
+pub mod report;
 pub mod snapshot;
+pub mod usage;
 pub mod waldur;
 
 pub use build::build;

@@ -10,6 +10,7 @@ pub mod parse;
 pub mod reads;
 pub mod runner;
 pub mod snapshot;
+pub mod usage;
 
 pub use parse::{ParseError, RawOutputs};
 pub use runner::{RunError, RunOutput, Runner};
