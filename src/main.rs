@@ -7,7 +7,10 @@
 
 mod cycle;
 mod executor;
+mod period;
+mod report;
 mod sources;
+mod usage;
 mod waldur;
 
 use std::io::IsTerminal;
@@ -86,6 +89,53 @@ enum Cmd {
     },
     /// Print the JSON Schema of `plan --json`.
     PlanSchema,
+    /// Report usage of the current and previous months (`reporting_periods`) to Waldur.
+    Report {
+        #[command(flatten)]
+        target: ReportTarget,
+        /// Print what would be submitted and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the per-resource results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fill past months' usage in Waldur from sacct (one sacct call per month).
+    LoadHistoricalUsage {
+        #[command(flatten)]
+        target: ReportTarget,
+        /// First month, YYYY-MM (a day part is ignored).
+        #[arg(long)]
+        start_date: String,
+        /// Last month, YYYY-MM, included.
+        #[arg(long)]
+        end_date: String,
+        /// Only the resource with this backend id (repeatable).
+        #[arg(long = "resource", value_name = "BACKEND_ID")]
+        resources: Vec<String>,
+        /// Send totals only, no per-user usage.
+        #[arg(long)]
+        skip_user_usage: bool,
+        /// Do not check that the token belongs to a staff user (needed to backfill
+        /// usage-billed components).
+        #[arg(long)]
+        no_staff_check: bool,
+        /// Print what would be submitted and send nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+pub struct ReportTarget {
+    /// Configuration file (the waldur-site-agent YAML).
+    #[arg(short, long, default_value = "waldur-site-agent-config.yaml")]
+    pub config: PathBuf,
+    /// Only this offering (name or UUID).
+    #[arg(long, alias = "offering-uuid")]
+    pub offering: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -220,6 +270,32 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::PlanSchema => {
             println!("{}", agent_reconcile::plan::json_schema());
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Report {
+            target,
+            dry_run,
+            json,
+        } => usage::report(&target, dry_run, json).await,
+        Cmd::LoadHistoricalUsage {
+            target,
+            start_date,
+            end_date,
+            resources,
+            skip_user_usage,
+            no_staff_check,
+            dry_run,
+            json,
+        } => {
+            let args = usage::HistoryArgs {
+                start: period::Month::parse(&start_date).context("--start-date")?,
+                end: period::Month::parse(&end_date).context("--end-date")?,
+                resources,
+                skip_user_usage,
+                staff_check: !no_staff_check,
+                dry_run,
+                json,
+            };
+            usage::load_history(&target, &args).await
         }
         Cmd::Plan {
             common,
