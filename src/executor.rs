@@ -78,9 +78,15 @@ impl Outcome {
 /// stderr, so only a clean stderr makes it a no-op.
 fn is_noop(stdout: &str, stderr: &str) -> bool {
     stderr.trim().is_empty()
-        && ["Nothing modified", "Nothing new added", "Nothing deleted"]
-            .iter()
-            .any(|m| stdout.contains(m))
+        && [
+            "Nothing modified",
+            "Nothing new added",
+            "Nothing deleted",
+            // slurm-emulator's answer to adding an account that exists.
+            "Already existing account",
+        ]
+        .iter()
+        .any(|m| stdout.contains(m))
 }
 
 pub fn classify(message: &str) -> FailureClass {
@@ -342,8 +348,19 @@ impl Executor<'_> {
                 return;
             }
         };
+        let left: Vec<&Change> = leftovers
+            .changes
+            .iter()
+            .filter(|c| c.kind != Kind::Waldur)
+            .collect();
+        if !left.is_empty() && left.len() >= changes.len() {
+            tracing::warn!(
+                changes = left.len(),
+                "the sacctmgr session changed nothing; running the changes one by one (if this sacctmgr cannot read commands from stdin, set agent.apply_mode: per-change)"
+            );
+        }
         let mut retry_ledger = Ledger::default();
-        for change in leftovers.changes.iter().filter(|c| c.kind != Kind::Waldur) {
+        for change in left {
             self.apply_slurm_change(change, &mut retry_ledger).await;
         }
         for change in changes {

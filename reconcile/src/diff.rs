@@ -463,13 +463,11 @@ impl Planner<'_> {
                 }
                 Some(current) => {
                     let Some(wanted) = limits else { continue };
-                    if wanted == current.max_tres_mins {
+                    let own = self.own_user_limits(key, current, &wanted);
+                    if wanted == own {
                         continue;
                     }
-                    let argv =
-                        self.ctx
-                            .target
-                            .modify_user_limits(key, &wanted, &current.max_tres_mins);
+                    let argv = self.ctx.target.modify_user_limits(key, &wanted, &own);
                     let change = Change {
                         address: assoc_address(key),
                         kind: Kind::Association,
@@ -477,7 +475,7 @@ impl Planner<'_> {
                         phase: Phase::AssociationUpdate,
                         fields: vec![FieldChange {
                             field: "MaxTRESMins".into(),
-                            before: Value::Tres(current.max_tres_mins.clone()).display(),
+                            before: Value::Tres(own.clone()).display(),
                             after: Value::Tres(wanted.clone()).display(),
                         }],
                         reasons: vec![
@@ -538,6 +536,28 @@ impl Planner<'_> {
             };
             self.push(0, Some(&key.account.clone()), change);
         }
+    }
+
+    /// A user's MaxTRESMins without entries that merely repeat the account's. Real
+    /// sacctmgr shows only the row's own limits (`WOPLimits`), but accounting front-ends
+    /// such as slurm-emulator fill them in from the parents, and an inherited entry the
+    /// agent does not want would otherwise be "cleared" with -1 on every cycle.
+    fn own_user_limits(
+        &self,
+        key: &AssocKey,
+        current: &ObservedAssoc,
+        wanted: &TresMap,
+    ) -> TresMap {
+        let account = self.observed.accounts.get(&key.account);
+        current
+            .max_tres_mins
+            .iter()
+            .filter(|(tres, value)| {
+                wanted.contains_key(*tres)
+                    || account.and_then(|a| a.max_tres_mins.get(*tres)) != Some(*value)
+            })
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 
     fn known_tres(&self, map: &TresMap) -> TresMap {

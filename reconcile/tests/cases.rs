@@ -1,0 +1,188 @@
+//! Hand-made cases for rules that random worlds rarely hit.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use agent_reconcile::commands::SlurmTarget;
+use agent_reconcile::plan::{Reason, Severity};
+use agent_reconcile::state::*;
+use agent_reconcile::tres::TresMap;
+use agent_reconcile::{plan, Desired, Observed, PlanContext};
+
+fn ctx() -> PlanContext {
+    PlanContext {
+        target: SlurmTarget::new("/usr/bin", Some("c1")),
+        cancel_jobs: true,
+        fallback_default_account: Some("root".into()),
+    }
+}
+
+fn text_fields(parent: &str, description: &str) -> BTreeMap<AccountField, Value> {
+    BTreeMap::from([
+        (AccountField::Parent, Value::Text(parent.into())),
+        (AccountField::Description, Value::Text(description.into())),
+        (AccountField::Organization, Value::Text(parent.into())),
+    ])
+}
+
+/// root -> proj (observed and desired), plus the given observed accounts.
+fn world(observed_accounts: &[(&str, &str, &str)]) -> (Desired, Observed) {
+    let mut d = Desired::default();
+    d.anchors.insert("root".into());
+    d.add_account(AccountSpec {
+        name: "proj".into(),
+        tier: Tier::Project,
+        fields: text_fields("root", "proj"),
+        fresh: false,
+        reason: Reason::new("t", "t"),
+    });
+    let mut o = Observed {
+        cluster: "c1".into(),
+        tres: ["cpu", "mem"].iter().map(|s| s.to_string()).collect(),
+        ..Observed::default()
+    };
+    let mut root = AccountValues::new_default("root", "");
+    root.parent = None;
+    o.accounts.insert("root".into(), root);
+    let mut proj = AccountValues::new_default("proj", "root");
+    proj.description = "proj".into();
+    proj.organization = "root".into();
+    o.accounts.insert("proj".into(), proj);
+    for (name, parent, description) in observed_accounts {
+        let mut v = AccountValues::new_default(name, parent);
+        v.description = description.to_string();
+        o.accounts.insert(name.to_string(), v);
+    }
+    (d, o)
+}
+
+fn fresh_allocation(d: &mut Desired, name: &str, description: &str) {
+    d.add_account(AccountSpec {
+        name: name.into(),
+        tier: Tier::Allocation,
+        fields: text_fields("proj", description),
+        fresh: true,
+        reason: Reason::new("t", "t"),
+    });
+    d.associations.insert(
+        AssocKey::new(name, "ann", ""),
+        AssocSpec {
+            key: AssocKey::new(name, "ann", ""),
+            default_account: Some(name.into()),
+            qos_grant: None,
+            max_tres_mins: None,
+            reason: Reason::new("t", "t"),
+        },
+    );
+    d.waldur_calls.push(WaldurCall {
+        id: "resource/r1/set_backend_id".into(),
+        method: "POST".into(),
+        path: "/api/marketplace-provider-resources/r1/set_backend_id/".into(),
+        body: Some(serde_json::json!({"backend_id": name})),
+        stage: Stage::After,
+        accounts: vec![name.into()],
+        after_calls: vec![],
+        reason: Reason::new("t", "t"),
+        offering: "o1".into(),
+        on_failure: Some("/api/marketplace-orders/o1/set_state_erred/".into()),
+    });
+}
+
+fn addresses(p: &agent_reconcile::Plan) -> Vec<String> {
+    p.changes.iter().map(|c| c.address.clone()).collect()
+}
+
+#[test]
+fn a_taken_name_gets_the_first_free_suffix_everywhere() {
+    let (mut d, o) = world(&[
+        ("a_x", "other", "someone else"),
+        ("a_x-1", "other", "also taken"),
+    ]);
+    fresh_allocation(&mut d, "a_x", "my alloc");
+    let p = plan(&d, &o, &ctx());
+    assert_eq!(
+        addresses(&p),
+        [
+            "account/a_x-2",
+            "association/a_x-2/ann",
+            "waldur/resource/r1/set_backend_id"
+        ]
+    );
+    let call = p.changes.last().unwrap();
+    assert!(format!("{:?}", call.commands).contains("a_x-2"));
+    assert!(p.diagnostics.iter().any(|d| d.code == "renamed_allocation"));
+}
+
+#[test]
+fn an_earlier_attempt_for_the_same_resource_is_adopted_not_duplicated() {
+    // a_x belongs to someone else; a_x-1 was created by us last cycle (same parent and
+    // description) but set_backend_id did not reach Waldur.
+    let (mut d, o) = world(&[
+        ("a_x", "other", "someone else"),
+        ("a_x-1", "proj", "my alloc"),
+    ]);
+    fresh_allocation(&mut d, "a_x", "my alloc");
+    let p = plan(&d, &o, &ctx());
+    assert_eq!(
+        addresses(&p),
+        ["association/a_x-1/ann", "waldur/resource/r1/set_backend_id"]
+    );
+}
+
+#[test]
+fn exhausted_names_err_the_order() {
+    let mut taken: Vec<(String, &str, &str)> = vec![("a_x".into(), "other", "x")];
+    for n in 1..=agent_reconcile::fresh::MAX_SUFFIX {
+        taken.push((format!("a_x-{n}"), "other", "x"));
+    }
+    let refs: Vec<(&str, &str, &str)> =
+        taken.iter().map(|(a, b, c)| (a.as_str(), *b, *c)).collect();
+    let (mut d, o) = world(&refs);
+    fresh_allocation(&mut d, "a_x", "my alloc");
+    let p = plan(&d, &o, &ctx());
+    assert_eq!(addresses(&p), ["waldur/resource/r1/set_backend_id/erred"]);
+    assert!(p
+        .diagnostics
+        .iter()
+        .any(|d| d.code == "name_collision" && d.severity == Severity::Error));
+}
+
+#[test]
+fn limits_inherited_from_the_account_are_not_cleared_on_users() {
+    let (mut d, mut o) = world(&[("a_y", "proj", "y")]);
+    d.add_account(AccountSpec {
+        name: "a_y".into(),
+        tier: Tier::Allocation,
+        fields: text_fields("proj", "y"),
+        fresh: false,
+        reason: Reason::new("t", "t"),
+    });
+    let key = AssocKey::new("a_y", "ann", "");
+    d.associations.insert(
+        key.clone(),
+        AssocSpec {
+            key: key.clone(),
+            default_account: None,
+            qos_grant: None,
+            max_tres_mins: Some(TresMap::new()),
+            reason: Reason::new("t", "t"),
+        },
+    );
+    // slurm-emulator shows the account's MaxTRESMins on the user row too.
+    o.accounts.get_mut("a_y").unwrap().max_tres_mins = TresMap::from([("mem".into(), 1000)]);
+    let mut assoc = ObservedAssoc {
+        fairshare: Shares::Parent,
+        qos: BTreeSet::new(),
+        default_qos: None,
+        max_tres_mins: TresMap::from([("mem".into(), 1000)]),
+    };
+    o.associations.insert(key.clone(), assoc.clone());
+    assert!(plan(&d, &o, &ctx()).changes.is_empty());
+    // A limit of the user's own is still cleared, and only that one.
+    assoc.max_tres_mins.insert("cpu".into(), 5);
+    o.associations.insert(key, assoc);
+    let p = plan(&d, &o, &ctx());
+    assert_eq!(addresses(&p), ["association/a_y/ann"]);
+    let argv = format!("{:?}", p.changes[0].commands);
+    assert!(argv.contains("MaxTRESMins=cpu=-1"), "{argv}");
+    assert!(!argv.contains("mem"), "{argv}");
+}
