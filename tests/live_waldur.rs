@@ -494,6 +494,7 @@ fn usage_of_real_jobs_reaches_waldur_once() {
         let out = Command::new("sbatch")
             .args([
                 "--parsable",
+                "--output=/dev/null",
                 "-A",
                 account,
                 "-c",
