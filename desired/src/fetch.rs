@@ -15,6 +15,30 @@ use crate::waldur::{hex, Offering, Order, Resource, TeamMember, UserUsageLimit, 
 /// Resource states the agent acts on: live ones and those with an order in flight.
 pub const RESOURCE_STATES: [&str; 5] = ["OK", "Erred", "Creating", "Updating", "Terminating"];
 
+/// The resource fields the builder reads (`field=` keeps pages small: Waldur's full
+/// resource document is several times larger).
+pub const RESOURCE_FIELDS: [&str; 19] = [
+    "uuid",
+    "name",
+    "slug",
+    "state",
+    "backend_id",
+    "project_uuid",
+    "project_slug",
+    "project_name",
+    "customer_slug",
+    "customer_name",
+    "limits",
+    "paused",
+    "downscaled",
+    "restrict_member_access",
+    "attributes",
+    "offering_plugin_options",
+    "backend_metadata",
+    "created",
+    "end_date",
+];
+
 /// Order states the agent drives.
 pub const ORDER_STATES: [&str; 2] = ["pending-provider", "executing"];
 
@@ -57,6 +81,7 @@ pub async fn fetch_docs(
     let offering_path = format!("/api/marketplace-provider-offerings/{off}/");
     let resources_query: Vec<(&str, String)> = std::iter::once(("offering_uuid", off.clone()))
         .chain(RESOURCE_STATES.iter().map(|s| ("state", s.to_string())))
+        .chain(RESOURCE_FIELDS.iter().map(|f| ("field", f.to_string())))
         .collect();
     let orders_query: Vec<(&str, String)> = std::iter::once(("offering_uuid", off.clone()))
         .chain(ORDER_STATES.iter().map(|s| ("state", s.to_string())))
