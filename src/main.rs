@@ -6,6 +6,7 @@
 //! - `executor.rs`: applies a plan, one writer, per change or as one sacctmgr session.
 
 mod cycle;
+mod daemon;
 mod executor;
 mod period;
 mod report;
@@ -89,6 +90,22 @@ enum Cmd {
     },
     /// Print the JSON Schema of `plan --json`.
     PlanSchema,
+    /// Run as a daemon: reconcile every agent.cycle_interval, report usage every
+    /// agent.report_interval, until SIGTERM or Ctrl-C.
+    Run {
+        /// Configuration file (the waldur-site-agent YAML).
+        #[arg(short, long, default_value = "waldur-site-agent-config.yaml")]
+        config: PathBuf,
+        /// Only this offering (name or UUID).
+        #[arg(long)]
+        offering: Option<String>,
+        /// One round (reconcile, then report) and exit; exit 1 if anything was left.
+        #[arg(long)]
+        once: bool,
+        /// Apply plans that delete more than agent.max_deletions objects.
+        #[arg(long)]
+        allow_mass_delete: bool,
+    },
     /// Report usage of the current and previous months (`reporting_periods`) to Waldur.
     Report {
         #[command(flatten)]
@@ -147,12 +164,19 @@ enum ModeArg {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The daemon's log is its output; one-shot commands print results and log only trouble.
+    let default_level = if matches!(cli.command, Cmd::Run { .. }) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -174,7 +198,7 @@ fn main() -> ExitCode {
     }
 }
 
-struct Loaded {
+pub struct Loaded {
     config: agent_config::Config,
     waldur: WaldurSource,
     slurm: SlurmSource,
@@ -210,7 +234,7 @@ fn runner(config: &agent_config::Config) -> Runner {
 }
 
 impl Loaded {
-    fn inputs<'a>(&'a self, runner: &'a Runner) -> Inputs<'a> {
+    pub fn inputs<'a>(&'a self, runner: &'a Runner) -> Inputs<'a> {
         Inputs {
             config: &self.config,
             waldur: &self.waldur,
@@ -276,6 +300,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             dry_run,
             json,
         } => usage::report(&target, dry_run, json).await,
+        Cmd::Run {
+            config,
+            offering,
+            once,
+            allow_mass_delete,
+        } => {
+            let common = Common {
+                config,
+                offering: offering.clone(),
+                from_snapshot: None,
+                waldur_snapshot: None,
+            };
+            let l = load(&common)?;
+            daemon::run(
+                &l,
+                daemon::RunArgs {
+                    offering,
+                    once,
+                    allow_mass_delete,
+                },
+            )
+            .await
+        }
         Cmd::LoadHistoricalUsage {
             target,
             start_date,

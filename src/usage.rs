@@ -155,18 +155,13 @@ fn finish(reports: &[ResourceReport], periods: usize, dry_run: bool, json: bool)
     }
 }
 
-/// `agent report`.
-pub async fn report(target: &ReportTarget, dry_run: bool, json: bool) -> Result<ExitCode> {
-    let (config, offerings) = load(target)?;
+/// The periods `report` covers now: the current month and `reporting_periods - 1` before
+/// it; `None` in the last minutes of a month (see [`BOUNDARY_GUARD_SECS`]).
+pub fn current_periods(config: &Config) -> Result<Option<Vec<PeriodSpec>>> {
     let tz = period::zone(&config.timezone)?;
     let now = Timestamp::now();
     if period::until_next_month(now, &tz).as_secs() < BOUNDARY_GUARD_SECS {
-        println!(
-            "Not reporting: less than {} minutes to the new month in {}; the next run reports both months.",
-            BOUNDARY_GUARD_SECS / 60,
-            config.timezone
-        );
-        return Ok(ExitCode::SUCCESS);
+        return Ok(None);
     }
     let current = period::month_of(now, &tz);
     let mut months = vec![current];
@@ -183,16 +178,51 @@ pub async fn report(target: &ReportTarget, dry_run: bool, json: bool) -> Result<
             current: *m == current,
         })
         .collect();
+    Ok(Some(periods))
+}
+
+/// `agent report`.
+pub async fn report(target: &ReportTarget, dry_run: bool, json: bool) -> Result<ExitCode> {
+    let (config, offerings) = load(target)?;
+    let Some(periods) = current_periods(&config)? else {
+        println!(
+            "Not reporting: less than {} minutes to the new month in {}; the next run reports both months.",
+            BOUNDARY_GUARD_SECS / 60,
+            config.timezone
+        );
+        return Ok(ExitCode::SUCCESS);
+    };
     let options = ReportOptions {
         dry_run,
         ..ReportOptions::default()
     };
     let reports = run(&config, &offerings, &periods, &options).await?;
-    // The month turned while we worked: what was read as "current" belongs to the old one.
-    if period::month_of(Timestamp::now(), &tz) != current {
-        tracing::warn!("the month changed during the report; the next run re-checks both months");
-    }
     Ok(finish(&reports, periods.len(), dry_run, json))
+}
+
+/// Reports every reporting offering for the current periods and logs the outcome; for
+/// the daemon. Returns the number of resources that failed.
+pub async fn report_in_background(config: &Config) -> Result<usize> {
+    let offerings: Vec<Offering> = config
+        .offerings
+        .iter()
+        .filter(|o| o.reporting)
+        .cloned()
+        .collect();
+    if offerings.is_empty() {
+        return Ok(0);
+    }
+    let Some(periods) = current_periods(config)? else {
+        tracing::info!("not reporting in the last minutes of a month");
+        return Ok(0);
+    };
+    let reports = run(config, &offerings, &periods, &ReportOptions::default()).await?;
+    let (text, errors) = summary(&reports, periods.len());
+    for r in reports.iter().filter(|r| r.error.is_some()) {
+        tracing::error!(resource = %r.backend_id, period = %r.period, error = ?r.error, "usage report failed");
+    }
+    tracing::info!("{text}");
+    Ok(errors)
 }
 
 async fn run(

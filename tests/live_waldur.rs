@@ -670,3 +670,52 @@ fn historical_loader_fills_past_months_and_tolerates_backfill_refusals() {
     }
     assert_eq!(stored_usage(&env, res, "2025-02-01").0, "");
 }
+
+#[test]
+fn daemon_picks_up_orders_and_stops_cleanly_on_sigterm() {
+    if !cluster_available() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let env = Env::new("w8", json!([]));
+    let config = env.dir.path().join("config.yaml");
+    let heartbeat = env.dir.path().join("heartbeat");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "  cycle_interval: 1s\n  report_interval: 1h\n  heartbeat_file: {}\n",
+        heartbeat.display()
+    ));
+    std::fs::write(&config, text).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_agent"))
+        .args(["run", "-c"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let create = env.order(
+        json!({"type": "Create", "offering": OFFERING, "project": PROJECT, "name": "Daemon"}),
+    );
+    let mut done = false;
+    for _ in 0..40 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if env.order_state(&create) == "done" {
+            done = true;
+            break;
+        }
+    }
+    // SIGTERM: the daemon finishes its round and exits 0.
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = show(&out);
+    assert!(done, "the order was not completed by the daemon:\n{log}");
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("stop requested"), "{log}");
+    assert!(!log.contains(TOKEN));
+    assert!(heartbeat.exists());
+    assert!(env.account_row("w8a_daemon").is_some());
+    cleanup("w8");
+}

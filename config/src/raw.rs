@@ -87,6 +87,8 @@ pub struct RawAgent {
     pub cycle_interval: Leaf,
     pub http_timeout: Leaf,
     pub http_attempts: Leaf,
+    pub report_interval: Leaf,
+    pub heartbeat_file: Leaf,
 }
 
 /// Keys this agent reads, per section; anything else is reported as a warning. Keys the
@@ -196,5 +198,7 @@ pub mod known {
         "cycle_interval",
         "http_timeout",
         "http_attempts",
+        "report_interval",
+        "heartbeat_file",
     ];
 }

@@ -33,6 +33,10 @@ pub struct AgentSettings {
     pub http_timeout: Duration,
     /// Attempts per Waldur request (transient failures only), the first included.
     pub http_attempts: u32,
+    /// Daemon: how often usage is reported.
+    pub report_interval: Duration,
+    /// Daemon: file rewritten with the epoch time after every cycle, for liveness probes.
+    pub heartbeat_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AgentSettings {
@@ -45,6 +49,8 @@ impl Default for AgentSettings {
             cycle_interval: Duration::from_secs(300),
             http_timeout: Duration::from_secs(60),
             http_attempts: 5,
+            report_interval: Duration::from_secs(30 * 60),
+            heartbeat_file: None,
         }
     }
 }

@@ -489,6 +489,15 @@ impl Validator<'_> {
                 1..=20,
                 d.http_attempts as u64,
             ) as u32,
+            report_interval: self.duration(
+                &raw.report_interval,
+                "agent.report_interval",
+                d.report_interval,
+            ),
+            heartbeat_file: self
+                .string(&raw.heartbeat_file, "agent.heartbeat_file")
+                .filter(|s| !s.is_empty())
+                .map(std::path::PathBuf::from),
         }
     }
 
