@@ -719,3 +719,33 @@ fn daemon_picks_up_orders_and_stops_cleanly_on_sigterm() {
     assert!(env.account_row("w8a_daemon").is_some());
     cleanup("w8");
 }
+
+#[test]
+fn removal_goes_on_when_scancel_cannot_reach_the_controller() {
+    if !cluster_available() {
+        return;
+    }
+    let _g = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink("/usr/bin/sacctmgr", bin.join("sacctmgr")).unwrap();
+    let scancel = bin.join("scancel");
+    std::fs::write(
+        &scancel,
+        "#!/bin/sh\necho 'scancel: error: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&scancel, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let env = Env::with_bin("w9", existing_resource("w9"), bin.to_str().unwrap());
+    env.converge();
+    env.member(json!({"action": "remove", "project": PROJECT, "user": "bob"}));
+    let out = env.reconcile();
+    let log = show(&out);
+    assert!(out.status.success(), "{log}");
+    assert!(log.contains("best-effort command failed"), "{log}");
+    assert!(log.contains("Unable to contact slurm controller"), "{log}");
+    assert_eq!(env.users_of("w9a_alloc"), ["w9alice"]);
+    cleanup("w9");
+}
