@@ -8,7 +8,8 @@ use agent_reconcile::{plan, Plan};
 use anyhow::Result;
 
 use crate::executor::{Executor, Outcome};
-use crate::sources::{Group, SlurmSource, WaldurSource};
+use crate::sources::{Group, GroupDesired, SlurmSource, WaldurSource};
+use agent_reconcile::Observed;
 
 /// Where a cycle reads from.
 pub struct Inputs<'a> {
@@ -24,9 +25,18 @@ pub struct Planned {
     pub failures: Vec<anyhow::Error>,
 }
 
-pub async fn plan_group(group: &Group<'_>, inputs: &Inputs<'_>) -> Result<Planned> {
+/// Both sides of a group.
+pub async fn read_group(
+    group: &Group<'_>,
+    inputs: &Inputs<'_>,
+) -> Result<(GroupDesired, Observed)> {
     let desired = group.desired(inputs.waldur).await?;
     let observed = group.observed(inputs.slurm, inputs.runner).await?;
+    Ok((desired, observed))
+}
+
+pub async fn plan_group(group: &Group<'_>, inputs: &Inputs<'_>) -> Result<Planned> {
+    let (desired, observed) = read_group(group, inputs).await?;
     Ok(Planned {
         plan: plan(
             &desired.desired,

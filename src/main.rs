@@ -7,6 +7,7 @@
 
 mod cycle;
 mod daemon;
+mod diagnose;
 mod executor;
 mod period;
 mod report;
@@ -90,6 +91,14 @@ enum Cmd {
     },
     /// Print the JSON Schema of `plan --json`.
     PlanSchema,
+    /// One account: what SLURM holds next to what Waldur expects, as a diff, and the
+    /// commands that would fix it.
+    Diagnose {
+        /// The SLURM account name.
+        account: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Run as a daemon: reconcile every agent.cycle_interval, report usage every
     /// agent.report_interval, until SIGTERM or Ctrl-C.
     Run {
@@ -300,6 +309,44 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             dry_run,
             json,
         } => usage::report(&target, dry_run, json).await,
+        Cmd::Diagnose { account, common } => {
+            let l = load(&common)?;
+            let runner = runner(&l.config);
+            let inputs = l.inputs(&runner);
+            let account = account.to_ascii_lowercase();
+            let mut found = None;
+            for group in sources::groups(&l.config, common.offering.as_deref())? {
+                let (desired, observed) = cycle::read_group(&group, &inputs).await?;
+                let planned_here = desired.desired.accounts.contains_key(&account)
+                    || desired.desired.tombstones.contains_key(&account)
+                    || observed.accounts.contains_key(&account);
+                let failures = desired.failures.len();
+                for f in &desired.failures {
+                    eprintln!("error: {f:#}; this offering is left out");
+                }
+                if planned_here || found.is_none() {
+                    let plan = agent_reconcile::plan(
+                        &desired.desired,
+                        &observed,
+                        &group.plan_context(&l.config),
+                    );
+                    found = Some((
+                        diagnose::report(&account, &desired.desired, &observed, &plan),
+                        failures,
+                    ));
+                    if planned_here {
+                        break;
+                    }
+                }
+            }
+            let (text, failures) = found.expect("at least one group");
+            print!("{text}");
+            Ok(if failures > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Cmd::Run {
             config,
             offering,
