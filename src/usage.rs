@@ -155,6 +155,17 @@ fn finish(reports: &[ResourceReport], periods: usize, dry_run: bool, json: bool)
     }
 }
 
+fn period_specs(months: &[Month], current: Month, tz: &jiff::tz::TimeZone) -> Vec<PeriodSpec> {
+    months
+        .iter()
+        .map(|m| PeriodSpec {
+            month: *m,
+            date: period::period_date(*m, tz),
+            current: *m == current,
+        })
+        .collect()
+}
+
 /// The periods `report` covers now: the current month and `reporting_periods - 1` before
 /// it; `None` in the last minutes of a month (see [`BOUNDARY_GUARD_SECS`]).
 pub fn current_periods(config: &Config) -> Result<Option<Vec<PeriodSpec>>> {
@@ -170,15 +181,7 @@ pub fn current_periods(config: &Config) -> Result<Option<Vec<PeriodSpec>>> {
         months.push(prev);
     }
     months.reverse();
-    let periods: Vec<PeriodSpec> = months
-        .iter()
-        .map(|m| PeriodSpec {
-            month: *m,
-            date: period::period_date(*m, &tz),
-            current: *m == current,
-        })
-        .collect();
-    Ok(Some(periods))
+    Ok(Some(period_specs(&months, current, &tz)))
 }
 
 /// `agent report`.
@@ -307,14 +310,7 @@ pub async fn load_history(target: &ReportTarget, args: &HistoryArgs) -> Result<E
             }
         }
     }
-    let periods: Vec<PeriodSpec> = months
-        .iter()
-        .map(|m| PeriodSpec {
-            month: *m,
-            date: period::period_date(*m, &tz),
-            current: *m == current,
-        })
-        .collect();
+    let periods = period_specs(&months, current, &tz);
     let options = ReportOptions {
         dry_run: args.dry_run,
         skip_user_usage: args.skip_user_usage,

@@ -382,6 +382,13 @@ fn taken_names_get_a_suffix_and_retries_adopt_their_own_account() {
     cleanup("w3");
 }
 
+/// Writes an executable script (a stand-in for a SLURM program).
+fn write_script(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// A sacctmgr that fails `add account` for names containing "doomed" (fatal) or "flaky"
 /// (database busy), and runs the real one otherwise.
 fn failing_sacctmgr(dir: &Path) -> String {
@@ -394,10 +401,7 @@ case "$*" in
 esac
 exec /usr/bin/sacctmgr "$@"
 "#;
-    let path = bin.join("sacctmgr");
-    std::fs::write(&path, script).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(&bin.join("sacctmgr"), script);
     std::os::unix::fs::symlink("/usr/bin/scancel", bin.join("scancel")).unwrap();
     bin.display().to_string()
 }
@@ -596,10 +600,10 @@ fn usage_of_real_jobs_reaches_waldur_once() {
 fn recorded_sacct(dir: &Path, rows: &str) -> String {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let path = bin.join("sacct");
-    std::fs::write(&path, format!("#!/bin/sh\ncat <<'EOF'\n{rows}EOF\n")).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    write_script(
+        &bin.join("sacct"),
+        &format!("#!/bin/sh\ncat <<'EOF'\n{rows}EOF\n"),
+    );
     for p in ["sacctmgr", "scancel"] {
         std::os::unix::fs::symlink(format!("/usr/bin/{p}"), bin.join(p)).unwrap();
     }
@@ -730,14 +734,10 @@ fn removal_goes_on_when_scancel_cannot_reach_the_controller() {
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::os::unix::fs::symlink("/usr/bin/sacctmgr", bin.join("sacctmgr")).unwrap();
-    let scancel = bin.join("scancel");
-    std::fs::write(
-        &scancel,
+    write_script(
+        &bin.join("scancel"),
         "#!/bin/sh\necho 'scancel: error: Unable to contact slurm controller (connect failure)' >&2\nexit 1\n",
-    )
-    .unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&scancel, std::fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let env = Env::with_bin("w9", existing_resource("w9"), bin.to_str().unwrap());
     env.converge();
     env.member(json!({"action": "remove", "project": PROJECT, "user": "bob"}));

@@ -379,25 +379,7 @@ impl Builder<'_> {
             .last()
             .map(|d| d.text.clone())
             .unwrap_or_else(|| format!("resource {:?} cannot be placed in SLURM", r.name));
-        let mut after = vec![];
-        if order.state == "pending-provider" {
-            self.out.waldur_calls.push(WaldurCall {
-                id: format!("order/{o}/approve_by_provider"),
-                method: "POST".into(),
-                path: format!("/api/marketplace-orders/{o}/approve_by_provider/"),
-                body: Some(json!({})),
-                stage: Stage::Before,
-                accounts: vec![],
-                after_calls: vec![],
-                reason: Reason::new(
-                    "waldur_order",
-                    format!("{} order {o} awaits the provider", order.kind),
-                ),
-                offering: self.cfg.uuid.clone(),
-                on_failure: None,
-            });
-            after.push(format!("order/{o}/approve_by_provider"));
-        }
+        let after: Vec<String> = self.approve_if_pending(r, order).into_iter().collect();
         self.out.waldur_calls.push(WaldurCall {
             id: format!("order/{o}/set_state_erred"),
             method: "POST".into(),
@@ -681,6 +663,35 @@ impl Builder<'_> {
         self.order_calls(r, order, &account);
     }
 
+    /// `approve_by_provider` for an order still waiting for the provider; returns the call's
+    /// id for the calls that must follow it.
+    fn approve_if_pending(&mut self, r: &Resource, order: &Order) -> Option<String> {
+        if order.state != "pending-provider" {
+            return None;
+        }
+        let o = hex(&order.uuid);
+        let id = format!("order/{o}/approve_by_provider");
+        self.out.waldur_calls.push(WaldurCall {
+            id: id.clone(),
+            method: "POST".into(),
+            path: format!("/api/marketplace-orders/{o}/approve_by_provider/"),
+            body: Some(json!({})),
+            stage: Stage::Before,
+            accounts: vec![],
+            after_calls: vec![],
+            reason: Reason::new(
+                "waldur_order",
+                format!(
+                    "{} order {o} for {:?} awaits the provider",
+                    order.kind, r.name
+                ),
+            ),
+            offering: self.cfg.uuid.clone(),
+            on_failure: None,
+        });
+        Some(id)
+    }
+
     /// The Waldur calls that drive an order around the SLURM work.
     fn order_calls(&mut self, r: &Resource, order: &Order, account: &str) {
         let o = hex(&order.uuid);
@@ -690,25 +701,7 @@ impl Builder<'_> {
             .into_iter()
             .collect();
         let reason = |text: String| Reason::new("waldur_order", text);
-        let mut done_after = Vec::new();
-        if order.state == "pending-provider" {
-            self.out.waldur_calls.push(WaldurCall {
-                id: format!("order/{o}/approve_by_provider"),
-                method: "POST".into(),
-                path: format!("/api/marketplace-orders/{o}/approve_by_provider/"),
-                body: Some(json!({})),
-                stage: Stage::Before,
-                accounts: vec![],
-                after_calls: vec![],
-                reason: reason(format!(
-                    "{} order {o} for {:?} awaits the provider",
-                    order.kind, r.name
-                )),
-                offering: self.cfg.uuid.clone(),
-                on_failure: None,
-            });
-            done_after.push(format!("order/{o}/approve_by_provider"));
-        }
+        let mut done_after: Vec<String> = self.approve_if_pending(r, order).into_iter().collect();
         if order.kind == "Create" || order.kind == "Restore" {
             if r.backend_id() != Some(account) {
                 self.out.waldur_calls.push(WaldurCall {

@@ -800,13 +800,7 @@ impl Planner<'_> {
                     on_failure: None,
                     effect: Effect::None,
                 };
-                let key = SortKey {
-                    phase: change.phase,
-                    rank: 0,
-                    seq,
-                    address: String::new(),
-                };
-                self.changes.push((key, change));
+                self.push_waldur(seq, change);
                 continue;
             }
             if let Some(b) = call.accounts.iter().find(|a| self.blocked.contains(*a)) {
@@ -855,14 +849,19 @@ impl Planner<'_> {
                 }),
                 effect: Effect::None,
             };
-            let key = SortKey {
-                phase: change.phase,
-                rank: 0,
-                seq,
-                address: String::new(),
-            };
-            self.changes.push((key, change));
+            self.push_waldur(seq, change);
         }
+    }
+
+    /// Waldur calls keep the order the builder gave them (seq), not address order.
+    fn push_waldur(&mut self, seq: usize, change: Change) {
+        let key = SortKey {
+            phase: change.phase,
+            rank: 0,
+            seq,
+            address: String::new(),
+        };
+        self.changes.push((key, change));
     }
 
     fn finish(mut self) -> Plan {
