@@ -30,9 +30,12 @@ pub async fn read_group(
     group: &Group<'_>,
     inputs: &Inputs<'_>,
 ) -> Result<(GroupDesired, Observed)> {
-    let desired = group.desired(inputs.waldur).await?;
-    let observed = group.observed(inputs.slurm, inputs.runner).await?;
-    Ok((desired, observed))
+    // The two sides are independent: read them at the same time.
+    let (desired, observed) = tokio::join!(
+        group.desired(inputs.waldur),
+        group.observed(inputs.slurm, inputs.runner)
+    );
+    Ok((desired?, observed?))
 }
 
 pub async fn plan_group(group: &Group<'_>, inputs: &Inputs<'_>) -> Result<Planned> {
