@@ -452,6 +452,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                         l.config.agent.max_deletions
                     );
                 }
+                if p.is_empty() {
+                    // Nothing to apply: this plan, just made, is the verification.
+                    let left = cycle::remaining(p, &l.waldur);
+                    if left == 0 {
+                        println!("No changes for cluster {}.", p.cluster);
+                    } else {
+                        println!("Not converged: {left} problem(s) hold changes back:");
+                        print!("{}", render::text(p));
+                    }
+                    bad += left;
+                    continue;
+                }
                 bad += apply_one(&group, &inputs, p, mode).await;
                 // Verify: what a fresh plan still contains is what did not take effect.
                 let after = cycle::plan_group(&group, &inputs)

@@ -368,8 +368,23 @@ impl Planner<'_> {
     fn plan_associations(&mut self) {
         let mut users_with_default: BTreeSet<String> =
             self.observed.users.keys().cloned().collect();
+        let mut have = self.observed.associations.iter().peekable();
+        let mut last_account: Option<(&str, bool)> = None;
         for (key, spec) in &self.desired.associations {
-            if !self.exists_or_planned(&key.account) || self.blocked.contains(&key.account) {
+            let ok = match last_account {
+                Some((a, ok)) if a == key.account => ok,
+                _ => {
+                    let ok = self.exists_or_planned(&key.account)
+                        && !self.blocked.contains(&key.account);
+                    last_account = Some((&key.account, ok));
+                    ok
+                }
+            };
+            while have.peek().is_some_and(|(k, _)| *k < key) {
+                have.next();
+            }
+            let current = have.peek().filter(|(k, _)| *k == key).map(|(_, v)| *v);
+            if !ok {
                 continue;
             }
             let mut grant = spec.qos_grant.clone();
@@ -394,7 +409,7 @@ impl Planner<'_> {
                 }
             }
             let limits = spec.max_tres_mins.as_ref().map(|m| self.known_tres(m));
-            match self.observed.associations.get(key) {
+            match current {
                 None => {
                     // DefaultAccount only for a user SLURM does not know yet: an existing
                     // user's default is theirs to keep.
@@ -500,10 +515,29 @@ impl Planner<'_> {
             .observed
             .associations
             .keys()
-            .filter(|k| {
-                self.desired.accounts.contains_key(&k.account)
-                    && !self.desired.keep_users.contains(&k.account)
-                    && !self.desired.associations.contains_key(*k)
+            .filter({
+                let desired = self.desired;
+                // Both maps are sorted by key: one ordered pass instead of a lookup each.
+                let mut wanted = desired.associations.keys().peekable();
+                let mut last: Option<(&str, bool)> = None;
+                move |k: &&AssocKey| {
+                    while wanted.peek().is_some_and(|d| *d < *k) {
+                        wanted.next();
+                    }
+                    if wanted.peek() == Some(k) {
+                        return false;
+                    }
+                    let owned = match last {
+                        Some((a, owned)) if a == k.account => owned,
+                        _ => {
+                            let owned = desired.accounts.contains_key(&k.account)
+                                && !desired.keep_users.contains(&k.account);
+                            last = Some((&k.account, owned));
+                            owned
+                        }
+                    };
+                    owned
+                }
             })
             .cloned()
             .collect();
@@ -752,8 +786,19 @@ impl Planner<'_> {
     }
 
     fn report_unmanaged(&mut self, specs: &[AccountSpec]) {
+        let mut children: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (name, v) in &self.observed.accounts {
+            if let Some(p) = v.parent.as_deref() {
+                children.entry(p).or_default().push(name.as_str());
+            }
+        }
         for spec in specs.iter().filter(|s| s.tier != Tier::Allocation) {
-            for child in self.observed.children_of(&spec.name) {
+            for child in children
+                .get(spec.name.as_str())
+                .into_iter()
+                .flatten()
+                .copied()
+            {
                 if !self.desired.accounts.contains_key(child)
                     && !self.desired.tombstones.contains_key(child)
                 {
