@@ -527,7 +527,7 @@ impl Planner<'_> {
                     if wanted.peek() == Some(k) {
                         return false;
                     }
-                    let owned = match last {
+                    match last {
                         Some((a, owned)) if a == k.account => owned,
                         _ => {
                             let owned = desired.accounts.contains_key(&k.account)
@@ -535,8 +535,7 @@ impl Planner<'_> {
                             last = Some((&k.account, owned));
                             owned
                         }
-                    };
-                    owned
+                    }
                 }
             })
             .cloned()
