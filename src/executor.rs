@@ -309,14 +309,14 @@ impl Executor<'_> {
                     }
                     Command::Slurm { argv, .. } => {
                         sacctmgr.get_or_insert_with(|| argv[0].clone());
-                        lines.push(render::sacctmgr_stdin_line(argv));
+                        lines.push(argv.as_slice());
                     }
                     Command::Waldur { .. } => {}
                 }
             }
         }
         if let Some(program) = sacctmgr {
-            let mut input = lines.join("\n");
+            let mut input = render::sacctmgr_session(&lines).join("\n");
             input.push_str("\nexit\n");
             let argv = vec![program, "-i".to_string()];
             match self.runner.run(&argv, Some(&input)).await {

