@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agent_reconcile::render::sacctmgr_stdin_line;
+use agent_reconcile::render::sacctmgr_session;
 use anyhow::{bail, ensure, Context, Result};
 use clap::Parser;
 use fake_waldur::RunningFake;
@@ -287,8 +287,10 @@ impl<'a> Site<'a> {
         Ok(())
     }
 
-    /// The sacctmgr lines of the plan on the current (empty) cluster.
-    fn sacctmgr_lines(&self) -> Result<(Vec<String>, AgentRun)> {
+    /// The sacctmgr commands of the plan on the current (empty) cluster, and the stdin
+    /// lines the agent's batch mode makes of them (`render::sacctmgr_session`: user
+    /// additions grouped per account).
+    fn sacctmgr_session(&self) -> Result<(usize, Vec<String>)> {
         let run = self.agent_expect(&["plan", "--json"], 0)?;
         let doc: Value =
             serde_json::from_str(&run.m.stdout).context("`agent plan --json` is not JSON")?;
@@ -296,7 +298,7 @@ impl<'a> Site<'a> {
             Value::Array(plans) => plans,
             one => vec![one],
         };
-        let mut lines = Vec::new();
+        let mut argvs: Vec<Vec<String>> = Vec::new();
         for plan in &plans {
             for change in plan["changes"].as_array().into_iter().flatten() {
                 for cmd in change["commands"].as_array().into_iter().flatten() {
@@ -309,12 +311,13 @@ impl<'a> Site<'a> {
                     if cmd["sink"] == "slurm"
                         && argv.first().is_some_and(|a0| a0.ends_with("sacctmgr"))
                     {
-                        lines.push(sacctmgr_stdin_line(&argv));
+                        argvs.push(argv);
                     }
                 }
             }
         }
-        Ok((lines, run))
+        let refs: Vec<&[String]> = argvs.iter().map(Vec::as_slice).collect();
+        Ok((argvs.len(), sacctmgr_session(&refs)))
     }
 
     fn expect_objects(&self) -> Result<()> {
@@ -371,14 +374,17 @@ fn run_site(
     site.wipe()?;
 
     // (a) First sync, and its floor: the same sacctmgr commands in one stdin session.
-    let (lines, _) = site.sacctmgr_lines()?;
-    say(&format!("  first sync: {} sacctmgr commands", lines.len()));
+    let (commands, lines) = site.sacctmgr_session()?;
+    say(&format!(
+        "  first sync: {commands} sacctmgr commands, {} session lines",
+        lines.len()
+    ));
     let mut first = with_n(Row::new(
         &format!("first_sync_n{n}"),
         &label("first sync (reconcile)"),
     ));
     first.floor_what = format!(
-        "one sacctmgr -i session of the plan's {} commands",
+        "one sacctmgr -i session of the plan's {commands} commands ({} lines, as the agent groups them)",
         lines.len()
     );
     // Floor and agent alternate which goes first, so neither always meets the database
@@ -413,9 +419,10 @@ fn run_site(
     site.expect_objects()?;
     site.converged()?;
     first.note = format!(
-        "{} accounts + {} associations",
+        "{} accounts + {} associations, {commands} commands in {} session lines",
         w.accounts(),
-        w.associations()
+        w.associations(),
+        lines.len()
     );
     if applies.len() == first.walls.len() {
         let apply = median(&applies);
