@@ -7,11 +7,12 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use serde_saphyr::Spanned;
 
-use crate::raw::{Leaf, RawAgent, RawBackendSettings, RawComponent, RawConfig, RawOffering};
+use crate::raw::{Leaf, RawBackendSettings, RawComponent, RawConfig, RawOffering};
 use crate::types::*;
 use crate::Secret;
 use leaves::line_of;
 
+mod agent;
 mod leaves;
 mod unknown;
 
@@ -221,60 +222,6 @@ impl Validator<'_> {
             reporting_periods,
             log_level,
             agent,
-        }
-    }
-
-    fn agent(&mut self, raw: &RawAgent) -> AgentSettings {
-        let d = AgentSettings::default();
-        let apply_mode = match self.string(&raw.apply_mode, "agent.apply_mode").as_deref() {
-            None | Some("auto") => ApplyMode::Auto,
-            Some("per-change") | Some("per_change") => ApplyMode::PerChange,
-            Some("batch") => ApplyMode::Batch,
-            Some(other) => {
-                let line = raw.apply_mode.as_ref().and_then(line_of);
-                self.error(
-                    "agent.apply_mode",
-                    line,
-                    format!("{other:?} is not one of auto, per-change, batch"),
-                );
-                ApplyMode::Auto
-            }
-        };
-        AgentSettings {
-            max_deletions: self.uint(
-                &raw.max_deletions,
-                "agent.max_deletions",
-                0..=1_000_000,
-                d.max_deletions as u64,
-            ) as usize,
-            cancel_jobs: self.bool(&raw.cancel_jobs, "agent.cancel_jobs", d.cancel_jobs),
-            apply_mode,
-            command_timeout: self.duration(
-                &raw.command_timeout,
-                "agent.command_timeout",
-                d.command_timeout,
-            ),
-            cycle_interval: self.duration(
-                &raw.cycle_interval,
-                "agent.cycle_interval",
-                d.cycle_interval,
-            ),
-            http_timeout: self.duration(&raw.http_timeout, "agent.http_timeout", d.http_timeout),
-            http_attempts: self.uint(
-                &raw.http_attempts,
-                "agent.http_attempts",
-                1..=20,
-                d.http_attempts as u64,
-            ) as u32,
-            report_interval: self.duration(
-                &raw.report_interval,
-                "agent.report_interval",
-                d.report_interval,
-            ),
-            heartbeat_file: self
-                .string(&raw.heartbeat_file, "agent.heartbeat_file")
-                .filter(|s| !s.is_empty())
-                .map(std::path::PathBuf::from),
         }
     }
 

@@ -1,0 +1,62 @@
+//! The `agent:` section: settings only this agent has, each with a default.
+
+use super::leaves::line_of;
+use super::Validator;
+use crate::raw::RawAgent;
+use crate::types::{AgentSettings, ApplyMode};
+
+impl Validator<'_> {
+    pub(super) fn agent(&mut self, raw: &RawAgent) -> AgentSettings {
+        let d = AgentSettings::default();
+        let apply_mode = match self.string(&raw.apply_mode, "agent.apply_mode").as_deref() {
+            None | Some("auto") => ApplyMode::Auto,
+            Some("per-change") | Some("per_change") => ApplyMode::PerChange,
+            Some("batch") => ApplyMode::Batch,
+            Some(other) => {
+                let line = raw.apply_mode.as_ref().and_then(line_of);
+                self.error(
+                    "agent.apply_mode",
+                    line,
+                    format!("{other:?} is not one of auto, per-change, batch"),
+                );
+                ApplyMode::Auto
+            }
+        };
+        AgentSettings {
+            max_deletions: self.uint(
+                &raw.max_deletions,
+                "agent.max_deletions",
+                0..=1_000_000,
+                d.max_deletions as u64,
+            ) as usize,
+            cancel_jobs: self.bool(&raw.cancel_jobs, "agent.cancel_jobs", d.cancel_jobs),
+            apply_mode,
+            command_timeout: self.duration(
+                &raw.command_timeout,
+                "agent.command_timeout",
+                d.command_timeout,
+            ),
+            cycle_interval: self.duration(
+                &raw.cycle_interval,
+                "agent.cycle_interval",
+                d.cycle_interval,
+            ),
+            http_timeout: self.duration(&raw.http_timeout, "agent.http_timeout", d.http_timeout),
+            http_attempts: self.uint(
+                &raw.http_attempts,
+                "agent.http_attempts",
+                1..=20,
+                d.http_attempts as u64,
+            ) as u32,
+            report_interval: self.duration(
+                &raw.report_interval,
+                "agent.report_interval",
+                d.report_interval,
+            ),
+            heartbeat_file: self
+                .string(&raw.heartbeat_file, "agent.heartbeat_file")
+                .filter(|s| !s.is_empty())
+                .map(std::path::PathBuf::from),
+        }
+    }
+}
