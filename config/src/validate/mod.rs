@@ -9,11 +9,11 @@ use serde_saphyr::Spanned;
 
 use crate::raw::{Leaf, RawBackendSettings, RawComponent, RawConfig, RawOffering};
 use crate::types::*;
-use crate::Secret;
 use leaves::line_of;
 
 mod agent;
 mod leaves;
+mod token;
 mod unknown;
 
 /// Environment variable that supplies the API token when the file gives none.
@@ -335,65 +335,6 @@ impl Validator<'_> {
             slurm,
             components,
         })
-    }
-
-    fn token(&mut self, raw: &RawOffering, p: &str, line: Option<u64>) -> Secret {
-        // Never echo the token: only its shape is checked.
-        if let Some(s) = raw.waldur_api_token.as_ref() {
-            match &s.value {
-                Value::String(t) if !t.trim().is_empty() => return Secret::new(t.trim()),
-                Value::String(_) | Value::Null => {}
-                _ => {
-                    self.error(
-                        &format!("{p}.waldur_api_token"),
-                        line_of(s),
-                        "expected a string",
-                    );
-                    return Secret::default();
-                }
-            }
-        }
-        if let Some(file) = self.string(
-            &raw.waldur_api_token_file,
-            &format!("{p}.waldur_api_token_file"),
-        ) {
-            let path = match self.base_dir {
-                Some(b) if Path::new(&file).is_relative() => b.join(&file),
-                _ => Path::new(&file).to_path_buf(),
-            };
-            return match std::fs::read_to_string(&path) {
-                Ok(t) if !t.trim().is_empty() => Secret::new(t.trim()),
-                Ok(_) => {
-                    let l = raw.waldur_api_token_file.as_ref().and_then(line_of);
-                    self.error(
-                        &format!("{p}.waldur_api_token_file"),
-                        l,
-                        format!("{} is empty", path.display()),
-                    );
-                    Secret::default()
-                }
-                Err(e) => {
-                    let l = raw.waldur_api_token_file.as_ref().and_then(line_of);
-                    self.error(
-                        &format!("{p}.waldur_api_token_file"),
-                        l,
-                        format!("cannot read {}: {e}", path.display()),
-                    );
-                    Secret::default()
-                }
-            };
-        }
-        match self.env_token {
-            Some(t) => Secret::new(t.trim()),
-            None => {
-                self.error(
-                    &format!("{p}.waldur_api_token"),
-                    line,
-                    format!("no API token: set waldur_api_token, waldur_api_token_file or the {TOKEN_ENV} environment variable"),
-                );
-                Secret::default()
-            }
-        }
     }
 
     fn slurm(&mut self, raw: &RawBackendSettings, p: &str, line: Option<u64>) -> SlurmSettings {
