@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::raw::{Leaf, RawConfig, RawOffering};
+use crate::raw::RawConfig;
 use crate::types::*;
 use leaves::line_of;
 
@@ -13,6 +13,7 @@ mod agent;
 mod backend;
 mod components;
 mod leaves;
+mod offering;
 mod token;
 mod unknown;
 
@@ -130,6 +131,8 @@ fn redact(message: &str) -> String {
     }
 }
 
+/// One pass over the raw tree. Its methods are spread over the child modules, one per
+/// section, so that each key is validated in the file named after its section.
 struct Validator<'a> {
     errors: Vec<Problem>,
     warnings: Vec<Problem>,
@@ -223,79 +226,6 @@ impl Validator<'_> {
             log_level,
             agent,
         }
-    }
-
-    fn offering(&mut self, raw: RawOffering, p: &str, line: Option<u64>) -> Option<Offering> {
-        let name = self.required_string(&raw.name, &format!("{p}.name"), line);
-        let mut api_url =
-            self.required_string(&raw.waldur_api_url, &format!("{p}.waldur_api_url"), line);
-        if !(api_url.is_empty()
-            || api_url.starts_with("http://")
-            || api_url.starts_with("https://"))
-        {
-            let l = raw.waldur_api_url.as_ref().and_then(line_of);
-            self.error(
-                &format!("{p}.waldur_api_url"),
-                l,
-                "must start with http:// or https://",
-            );
-        }
-        if !api_url.ends_with('/') {
-            api_url.push('/');
-        }
-        let api_token = self.token(&raw, p, line);
-        let uuid_raw = self.required_string(
-            &raw.waldur_offering_uuid,
-            &format!("{p}.waldur_offering_uuid"),
-            line,
-        );
-        let uuid = uuid_raw.replace('-', "").to_ascii_lowercase();
-        if !uuid_raw.is_empty()
-            && (uuid.len() != 32 || !uuid.chars().all(|c| c.is_ascii_hexdigit()))
-        {
-            let l = raw.waldur_offering_uuid.as_ref().and_then(line_of);
-            self.error(&format!("{p}.waldur_offering_uuid"), l, format!("{uuid_raw:?} is not a UUID (32 hex digits, dashes allowed; quote it so YAML does not read it as a number)"));
-        }
-        let backend_type = self
-            .required_string(&raw.backend_type, &format!("{p}.backend_type"), line)
-            .to_lowercase();
-        if !backend_type.is_empty() && backend_type != "slurm" {
-            let l = raw.backend_type.as_ref().and_then(line_of);
-            self.error(
-                &format!("{p}.backend_type"),
-                l,
-                format!(
-                    "{backend_type:?} is not supported: this agent serves SLURM offerings only"
-                ),
-            );
-        }
-        let verify_ssl = self.bool(&raw.verify_ssl, &format!("{p}.verify_ssl"), true);
-        let mut enabled = |leaf: &Leaf, key: &str| {
-            let v = self.string(leaf, &format!("{p}.{key}")).unwrap_or_default();
-            !v.is_empty()
-        };
-        let order_processing = enabled(&raw.order_processing_backend, "order_processing_backend");
-        let membership_sync = enabled(&raw.membership_sync_backend, "membership_sync_backend");
-        let reporting = enabled(&raw.reporting_backend, "reporting_backend");
-        let _ = self.bool(&raw.stomp_enabled, &format!("{p}.stomp_enabled"), false);
-        let _ = self.string(
-            &raw.username_management_backend,
-            &format!("{p}.username_management_backend"),
-        );
-        let slurm = self.backend_settings(raw.backend_settings.as_ref(), p, line);
-        let components = self.backend_components(raw.backend_components, p, line);
-        Some(Offering {
-            name,
-            api_url,
-            api_token,
-            uuid,
-            verify_ssl,
-            order_processing,
-            membership_sync,
-            reporting,
-            slurm,
-            components,
-        })
     }
 }
 
