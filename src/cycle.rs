@@ -1,23 +1,20 @@
-//! One reconcile cycle for one cluster group: read both sides, plan, and (for
-//! `reconcile`) apply and verify. The daemon loop and the one-shot commands share it.
+//! One reconcile pass over cluster groups, shared by `agent reconcile` and `agent run`:
+//! read both sides and plan every group; refuse the whole pass when it deletes more than
+//! `agent.max_deletions` (before anything is changed); apply each group's plan; plan
+//! again to verify; and return a [`GroupReport`] per group with what happened and what
+//! it cost. The CLI prints the reports, the daemon logs them (and will serve them).
+
+use std::time::{Duration, Instant};
 
 use agent_config::{ApplyMode, Config};
-use agent_observed::Runner;
 use agent_reconcile::plan::{Kind, Severity};
-use agent_reconcile::{plan, Plan};
-use anyhow::Result;
+use agent_reconcile::{plan, Observed, Plan};
+use anyhow::{Context, Result};
+use serde_json::json;
 
-use crate::executor::{Executor, Outcome};
-use crate::sources::{Group, GroupDesired, SlurmSource, WaldurSource};
-use agent_reconcile::Observed;
-
-/// Where a cycle reads from.
-pub struct Inputs<'a> {
-    pub config: &'a Config,
-    pub waldur: &'a WaldurSource,
-    pub slurm: &'a SlurmSource,
-    pub runner: &'a Runner,
-}
+use crate::executor::{Executor, Outcome, Progress, Status, Tally};
+use crate::groups::{Group, GroupDesired};
+use crate::sides::{Counts, Sides};
 
 /// A group's plan and the offerings left out of it because Waldur could not be read.
 pub struct Planned {
@@ -25,59 +22,28 @@ pub struct Planned {
     pub failures: Vec<anyhow::Error>,
 }
 
-/// Both sides of a group.
-pub async fn read_group(
-    group: &Group<'_>,
-    inputs: &Inputs<'_>,
-) -> Result<(GroupDesired, Observed)> {
-    // The two sides are independent: read them at the same time.
-    let (desired, observed) = tokio::join!(
-        group.desired(inputs.waldur),
-        group.observed(inputs.slurm, inputs.runner)
-    );
+/// Both sides of a group, read at the same time (they are independent).
+pub async fn read_group(group: &Group<'_>, sides: &Sides) -> Result<(GroupDesired, Observed)> {
+    let (desired, observed) = tokio::join!(group.desired(sides), group.observed(sides));
     Ok((desired?, observed?))
 }
 
-pub async fn plan_group(group: &Group<'_>, inputs: &Inputs<'_>) -> Result<Planned> {
-    let (desired, observed) = read_group(group, inputs).await?;
+pub async fn plan_group(group: &Group<'_>, config: &Config, sides: &Sides) -> Result<Planned> {
+    let (desired, observed) = read_group(group, sides).await?;
     Ok(Planned {
-        plan: plan(
-            &desired.desired,
-            &observed,
-            &group.plan_context(inputs.config),
-        ),
+        plan: plan(&desired.desired, &observed, &group.plan_context(config)),
         failures: desired.failures,
     })
 }
 
-/// Applies a group's plan; in batch mode the group is re-planned to find leftovers.
-pub async fn apply_group(
-    group: &Group<'_>,
-    inputs: &Inputs<'_>,
-    plan: &Plan,
-    mode: ApplyMode,
-    progress: Option<&dyn Fn(usize, usize)>,
-) -> Outcome {
-    let executor = Executor {
-        runner: inputs.runner,
-        waldur: inputs.waldur.clients(),
-        progress,
-    };
-    executor
-        .apply(plan, mode, || async {
-            Ok(plan_group(group, inputs).await?.plan)
-        })
-        .await
-}
-
-/// Changes still planned after an apply, plus errors that hold changes back (a missing
-/// parent or default account, an invalid name). Waldur calls count only when Waldur is
-/// live: a snapshot cannot record that they were made.
-pub fn remaining(plan: &Plan, waldur: &WaldurSource) -> usize {
+/// Changes still planned, plus errors that hold changes back (a missing parent or
+/// default account, an invalid name). Waldur calls count only when they can be made: a
+/// snapshot cannot record that they were.
+pub fn remaining(plan: &Plan, waldur_writable: bool) -> usize {
     let changes = plan
         .changes
         .iter()
-        .filter(|c| c.kind != Kind::Waldur || matches!(waldur, WaldurSource::Live(_)))
+        .filter(|c| c.kind != Kind::Waldur || waldur_writable)
         .count();
     let errors = plan
         .diagnostics
@@ -85,4 +51,230 @@ pub fn remaining(plan: &Plan, waldur: &WaldurSource) -> usize {
         .filter(|d| d.severity == Severity::Error)
         .count();
     changes + errors
+}
+
+/// How a pass applies.
+pub struct PassOptions<'a> {
+    /// False: plan and guard only, change nothing.
+    pub apply: bool,
+    pub mode: ApplyMode,
+    pub allow_mass_delete: bool,
+    /// Plan again after applying; otherwise the next pass verifies.
+    pub verify: bool,
+    pub progress: Option<Progress<'a>>,
+}
+
+/// Wall time of the steps of one group.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Durations {
+    pub plan: Duration,
+    pub apply: Duration,
+    pub verify: Duration,
+}
+
+/// What one pass did to one cluster group.
+pub struct GroupReport {
+    pub cluster: String,
+    /// UUIDs of the group's offerings.
+    pub offerings: Vec<String>,
+    /// Offerings left out because Waldur could not be read (nothing of them changed).
+    pub read_failures: Vec<String>,
+    /// The group could not be planned at all (SLURM unreadable, a broken snapshot).
+    pub error: Option<String>,
+    pub plan: Option<Plan>,
+    /// Per-change statuses; `None` when nothing was applied.
+    pub outcome: Option<Outcome>,
+    /// The plan made after applying: what did not take effect.
+    pub verified: Option<Plan>,
+    /// Changes and blocking errors still outstanding (0 = in step).
+    pub left: usize,
+    pub counts: Counts,
+    pub durations: Durations,
+}
+
+impl GroupReport {
+    fn new(group: &Group) -> Self {
+        GroupReport {
+            cluster: group.label().to_string(),
+            offerings: group.offerings.iter().map(|o| o.uuid.clone()).collect(),
+            read_failures: Vec::new(),
+            error: None,
+            plan: None,
+            outcome: None,
+            verified: None,
+            left: 0,
+            counts: Counts::default(),
+            durations: Durations::default(),
+        }
+    }
+
+    pub fn tally(&self) -> Tally {
+        self.outcome
+            .as_ref()
+            .map(Outcome::tally)
+            .unwrap_or_default()
+    }
+
+    /// Something here is worth trying again soon: a retryable failure, or a read failure.
+    pub fn retry_soon(&self) -> bool {
+        self.tally().failed_retryable > 0 || !self.read_failures.is_empty() || self.error.is_some()
+    }
+
+    /// Problems that make the command fail: unread offerings, an unplanned group, changes
+    /// that did not apply (Waldur calls skipped because Waldur is a snapshot excepted),
+    /// and whatever is left.
+    pub fn problems(&self, waldur_writable: bool) -> usize {
+        let not_applied = self.outcome.as_ref().map_or(0, |o| {
+            o.statuses
+                .iter()
+                .filter(|(a, s)| {
+                    !matches!(s, Status::Applied) && (waldur_writable || !a.is_waldur())
+                })
+                .count()
+        });
+        self.read_failures.len() + usize::from(self.error.is_some()) + not_applied + self.left
+    }
+
+    /// The machine-readable summary (`--stats-file`, the benchmark).
+    pub fn summary(&self) -> serde_json::Value {
+        let plan = self.plan.as_ref();
+        json!({
+            "cluster": self.cluster,
+            "read_failures": self.read_failures,
+            "error": self.error,
+            "planned": plan.map(|p| &p.summary),
+            "outcome": self.outcome.as_ref().map(|_| self.tally()),
+            "left": self.left,
+            "waldur_requests": self.counts.waldur_requests,
+            "processes": self.counts.processes,
+            "seconds": {
+                "plan": self.durations.plan.as_secs_f64(),
+                "apply": self.durations.apply.as_secs_f64(),
+                "verify": self.durations.verify.as_secs_f64(),
+            },
+        })
+    }
+}
+
+/// A pass over several groups.
+pub struct Pass {
+    pub groups: Vec<GroupReport>,
+    /// Why nothing was applied although there was something to apply.
+    pub refused: Option<String>,
+}
+
+impl Pass {
+    pub fn problems(&self, waldur_writable: bool) -> usize {
+        self.groups
+            .iter()
+            .map(|g| g.problems(waldur_writable))
+            .sum::<usize>()
+            + usize::from(self.refused.is_some())
+    }
+
+    pub fn summary(&self) -> serde_json::Value {
+        json!({
+            "refused": self.refused,
+            "groups": self.groups.iter().map(GroupReport::summary).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Plans every group, checks the mass-delete guard over all of them, then (when asked)
+/// applies and verifies each.
+pub async fn reconcile(
+    config: &Config,
+    sides: &Sides,
+    groups: &[Group<'_>],
+    options: &PassOptions<'_>,
+) -> Pass {
+    let mut reports = Vec::new();
+    for group in groups {
+        let before = sides.counts();
+        let started = Instant::now();
+        let mut report = GroupReport::new(group);
+        match plan_group(group, config, sides).await {
+            Ok(planned) => {
+                report.cluster = planned.plan.cluster.clone();
+                report.read_failures = planned.failures.iter().map(|e| format!("{e:#}")).collect();
+                report.plan = Some(planned.plan);
+            }
+            Err(e) => report.error = Some(format!("{e:#}")),
+        }
+        report.durations.plan = started.elapsed();
+        report.counts = sides.counts().since(&before);
+        reports.push(report);
+    }
+    let deletions: usize = reports
+        .iter()
+        .filter_map(|r| r.plan.as_ref())
+        .map(Plan::deletions)
+        .sum();
+    let max = config.agent.max_deletions;
+    let refused = (options.apply && deletions > max && !options.allow_mass_delete).then(|| {
+        format!(
+            "the plan deletes {deletions} objects, more than agent.max_deletions ({max}); nothing was changed. Review it with `agent plan` and rerun with --allow-mass-delete"
+        )
+    });
+    let writable = sides.waldur_writes.is_some();
+    for (group, report) in groups.iter().zip(&mut reports) {
+        let Some(plan) = report.plan.as_ref() else {
+            continue;
+        };
+        if plan.is_empty() || !options.apply || refused.is_some() {
+            // This plan, just made, is the verification.
+            report.left = remaining(plan, writable);
+            continue;
+        }
+        let before = sides.counts();
+        let started = Instant::now();
+        let outcome = apply_group(group, config, sides, plan, options).await;
+        report.durations.apply = started.elapsed();
+        match outcome {
+            Ok(outcome) => report.outcome = Some(outcome),
+            Err(e) => report.error = Some(format!("{e:#}")),
+        }
+        if options.verify && report.error.is_none() {
+            let started = Instant::now();
+            match plan_group(group, config, sides)
+                .await
+                .context("re-planning after apply")
+            {
+                Ok(after) => {
+                    report.left = remaining(&after.plan, writable);
+                    report.verified = Some(after.plan);
+                }
+                Err(e) => report.error = Some(format!("{e:#}")),
+            }
+            report.durations.verify = started.elapsed();
+        }
+        report.counts = report.counts.plus(&sides.counts().since(&before));
+    }
+    Pass {
+        groups: reports,
+        refused,
+    }
+}
+
+/// Applies one group's plan; in batch mode the group is re-planned to find leftovers.
+async fn apply_group(
+    group: &Group<'_>,
+    config: &Config,
+    sides: &Sides,
+    plan: &Plan,
+    options: &PassOptions<'_>,
+) -> Result<Outcome> {
+    let slurm = sides.slurm_writes.as_deref().context(
+        "--from-snapshot reads recorded SLURM output and cannot be applied; use --dry-run, or --waldur-snapshot to apply to the live cluster",
+    )?;
+    let executor = Executor {
+        slurm,
+        waldur: sides.waldur_writes.as_deref(),
+        progress: options.progress,
+    };
+    Ok(executor
+        .apply(plan, options.mode, || async {
+            Ok(plan_group(group, config, sides).await?.plan)
+        })
+        .await)
 }

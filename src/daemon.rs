@@ -1,182 +1,276 @@
-//! `agent run`: the long-running controller. Every `cycle_interval` it reconciles each
-//! cluster group (read both sides, plan, apply; the next cycle verifies), every
-//! `report_interval` it reports usage, and after each round it touches the heartbeat
-//! file. SIGTERM or Ctrl-C stops it between rounds, never in the middle of an apply.
+//! `agent run`: the long-running controller.
+//!
+//! Every `cycle_interval` it reconciles every selected cluster group (the next pass
+//! verifies); a wake-up ("offering X changed", sent by the event listener) reconciles the
+//! groups of the offerings named, after a short debounce so a burst of wake-ups is one
+//! pass; a pass that left a retryable failure (database busy, Waldur 5xx, an unreadable
+//! offering) is requeued for those groups with exponential backoff instead of waiting a
+//! whole interval. Every `report_interval` it submits usage. After each round it writes
+//! the time to the heartbeat file. A shutdown stops it between rounds, never in the
+//! middle of an apply.
+//!
+//! Everything it depends on is passed in (sides, clock, shutdown, wake-ups, an observer
+//! of each pass), so an in-process test runs many cycles in milliseconds on a paused
+//! tokio clock.
 
-use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::path::Path;
 use std::time::Duration;
 
-use agent_observed::Runner;
-use anyhow::Result;
-use tokio::sync::Notify;
+use agent_config::{ApplyMode, Config};
+use jiff::Timestamp;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use crate::cycle::{self, Inputs};
-use crate::executor::Status;
-use crate::sources;
+use crate::cycle::{self, Pass, PassOptions};
+use crate::groups::{self, Group};
+use crate::sides::Sides;
 
-pub struct RunArgs {
-    pub offering: Option<String>,
-    pub once: bool,
-    pub allow_mass_delete: bool,
+/// Wall-clock time: which billing month it is, what the heartbeat says.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
 }
 
-/// Set when a stop signal arrives; the loop finishes its round first.
-struct Stop {
-    requested: AtomicBool,
-    wake: Notify,
-}
+pub struct SystemClock;
 
-fn listen_for_stop() -> Arc<Stop> {
-    let stop = Arc::new(Stop {
-        requested: AtomicBool::new(false),
-        wake: Notify::new(),
-    });
-    let s = stop.clone();
-    tokio::spawn(async move {
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut sig) => {
-                    sig.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-        tracing::info!("stop requested; finishing the current round");
-        s.requested.store(true, Ordering::SeqCst);
-        s.wake.notify_one();
-    });
-    stop
-}
-
-/// One reconcile round over every group; returns the number of changes not applied.
-async fn reconcile_round(inputs: &Inputs<'_>, args: &RunArgs) -> usize {
-    let groups = match sources::groups(inputs.config, args.offering.as_deref()) {
-        Ok(g) => g,
-        Err(e) => {
-            tracing::error!("{e:#}");
-            return 1;
-        }
-    };
-    let mut bad = 0;
-    for group in groups {
-        let planned = match cycle::plan_group(&group, inputs).await {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(cluster = %group.target.cluster.as_deref().unwrap_or("-"), "cycle skipped: {e:#}");
-                bad += 1;
-                continue;
-            }
-        };
-        for f in &planned.failures {
-            tracing::error!("{f:#}; this offering is left out of the cycle");
-            bad += 1;
-        }
-        let plan = &planned.plan;
-        let max = inputs.config.agent.max_deletions;
-        if plan.deletions() > max && !args.allow_mass_delete {
-            tracing::error!(
-                cluster = %plan.cluster,
-                deletions = plan.deletions(),
-                "plan refused: more deletions than agent.max_deletions ({max}); review with `agent plan` and run `agent reconcile --allow-mass-delete` once"
-            );
-            bad += 1;
-            continue;
-        }
-        if plan.is_empty() {
-            tracing::info!(cluster = %plan.cluster, "in step, nothing to do");
-            continue;
-        }
-        let mode = inputs.config.agent.apply_mode;
-        let started = std::time::Instant::now();
-        let outcome = cycle::apply_group(&group, inputs, plan, mode, None).await;
-        for (address, status) in &outcome.statuses {
-            match status {
-                Status::Applied => tracing::info!(change = %address, "applied"),
-                Status::Failed { class, message } => {
-                    tracing::warn!(change = %address, %class, %message, "failed")
-                }
-                Status::Skipped { because } => {
-                    tracing::warn!(change = %address, %because, "skipped")
-                }
-            }
-        }
-        bad += outcome.failed();
-        tracing::info!(
-            cluster = %plan.cluster,
-            changes = plan.changes.len(),
-            not_applied = outcome.failed(),
-            elapsed = ?started.elapsed(),
-            "applied plan"
-        );
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
     }
-    bad
 }
 
-fn heartbeat(path: Option<&std::path::Path>) {
+/// What a wake-up asks to reconcile now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wake {
+    /// Every selected group (a forced full pass).
+    All,
+    /// The groups of this offering (UUID, 32 hex digits).
+    Offering(String),
+}
+
+/// Sends wake-ups to a running daemon; cheap to clone.
+#[derive(Clone)]
+pub struct WakeHandle(mpsc::UnboundedSender<Wake>);
+
+impl WakeHandle {
+    /// Asks for a pass soon; ignored once the daemon has stopped.
+    pub fn wake(&self, wake: Wake) {
+        let _ = self.0.send(wake);
+    }
+}
+
+pub type Wakes = mpsc::UnboundedReceiver<Wake>;
+
+pub fn wake_channel() -> (WakeHandle, Wakes) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (WakeHandle(tx), rx)
+}
+
+/// How the loop is paced and what it may do.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub cycle_interval: Duration,
+    pub report_interval: Duration,
+    pub heartbeat_file: Option<std::path::PathBuf>,
+    pub apply_mode: ApplyMode,
+    pub allow_mass_delete: bool,
+    /// `--offering`: only these groups.
+    pub selection: Option<String>,
+    /// Wake-ups arriving within this window are one pass.
+    pub debounce: Duration,
+    /// First requeue delay after a retryable failure; doubles up to `cycle_interval`.
+    pub requeue_after: Duration,
+    /// Submit usage every `report_interval`.
+    pub report_usage: bool,
+    /// One round, then stop.
+    pub once: bool,
+}
+
+impl Settings {
+    pub fn from_config(config: &Config) -> Self {
+        let a = &config.agent;
+        Settings {
+            cycle_interval: a.cycle_interval,
+            report_interval: a.report_interval,
+            heartbeat_file: a.heartbeat_file.clone(),
+            apply_mode: a.apply_mode,
+            allow_mass_delete: false,
+            selection: None,
+            debounce: Duration::from_millis(200),
+            requeue_after: Duration::from_secs(10),
+            report_usage: true,
+            once: false,
+        }
+    }
+}
+
+/// What the daemon did when it stopped.
+#[derive(Debug, Clone, Default)]
+pub struct Exit {
+    pub passes: usize,
+    /// Problems left by the last round.
+    pub last_problems: usize,
+}
+
+/// What a pass covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Scope {
+    All,
+    Offerings(BTreeSet<String>),
+}
+
+impl Scope {
+    fn add(&mut self, wake: Wake) {
+        match (self, wake) {
+            (Scope::All, _) => {}
+            (s, Wake::All) => *s = Scope::All,
+            (Scope::Offerings(set), Wake::Offering(o)) => {
+                set.insert(o);
+            }
+        }
+    }
+
+    fn covers(&self, group: &Group) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Offerings(set) => group.offerings.iter().any(|o| set.contains(&o.uuid)),
+        }
+    }
+}
+
+/// Everything a daemon run works with.
+pub struct Daemon<'a> {
+    pub config: &'a Config,
+    pub sides: &'a Sides,
+    pub clock: &'a dyn Clock,
+    pub settings: Settings,
+    /// Sees every pass (logs, metrics, status page).
+    pub observer: &'a (dyn Fn(&Pass) + Sync),
+}
+
+impl Daemon<'_> {
+    /// Runs until `shutdown` completes (or after one round with `once`).
+    pub async fn run<S>(&self, shutdown: S, mut wakes: Wakes) -> Exit
+    where
+        S: Future<Output = ()> + Send + 'static,
+    {
+        let (stop_tx, mut stop) = watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        });
+        let s = &self.settings;
+        let mut exit = Exit::default();
+        let now = Instant::now();
+        let mut next_full = now;
+        let mut next_report = now;
+        let mut retry: Option<(Instant, Scope)> = None;
+        let mut delay = s.requeue_after;
+        let mut pending: Option<Scope> = None;
+        loop {
+            let now = Instant::now();
+            let scope = if now >= next_full {
+                next_full = now + s.cycle_interval;
+                retry = None;
+                pending = None;
+                Some(Scope::All)
+            } else if let Some(p) = pending.take() {
+                Some(p)
+            } else if retry.as_ref().is_some_and(|(at, _)| now >= *at) {
+                retry.take().map(|(_, scope)| scope)
+            } else {
+                None
+            };
+            if let Some(scope) = scope {
+                let pass = self.pass(&scope).await;
+                exit.passes += 1;
+                exit.last_problems = pass.problems(self.sides.waldur_writes.is_some());
+                (self.observer)(&pass);
+                let again: BTreeSet<String> = pass
+                    .groups
+                    .iter()
+                    .filter(|r| r.retry_soon())
+                    .flat_map(|r| r.offerings.iter().cloned())
+                    .collect();
+                if again.is_empty() {
+                    delay = s.requeue_after;
+                } else {
+                    let at = Instant::now() + delay;
+                    tracing::info!(
+                        ?delay,
+                        groups = again.len(),
+                        "retryable failures; trying again sooner"
+                    );
+                    retry = Some((at.min(next_full), Scope::Offerings(again)));
+                    delay = (delay * 2).min(s.cycle_interval);
+                }
+            }
+            if s.report_usage && Instant::now() >= next_report && !*stop.borrow() {
+                match crate::usage::submit_in_background(self.config, self.clock.now()).await {
+                    Ok(errors) => exit.last_problems += errors,
+                    Err(e) => {
+                        tracing::error!("usage report failed: {e:#}");
+                        exit.last_problems += 1;
+                    }
+                }
+                next_report = Instant::now() + s.report_interval;
+            }
+            heartbeat(s.heartbeat_file.as_deref(), self.clock.now());
+            if s.once || *stop.borrow() {
+                break;
+            }
+            let mut wake_at = next_full.min(next_report);
+            if !s.report_usage {
+                wake_at = next_full;
+            }
+            if let Some((at, _)) = &retry {
+                wake_at = wake_at.min(*at);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake_at) => {}
+                _ = stop.changed() => {}
+                Some(wake) = wakes.recv() => {
+                    let mut scope = Scope::Offerings(BTreeSet::new());
+                    scope.add(wake);
+                    // A burst of wake-ups is one pass.
+                    let until = Instant::now() + s.debounce;
+                    while let Ok(Some(w)) = tokio::time::timeout_at(until, wakes.recv()).await {
+                        scope.add(w);
+                    }
+                    pending = Some(scope);
+                }
+            }
+            if *stop.borrow() {
+                break;
+            }
+        }
+        exit
+    }
+
+    async fn pass(&self, scope: &Scope) -> Pass {
+        let groups: Vec<Group> =
+            match groups::groups(self.config, self.settings.selection.as_deref()) {
+                Ok(g) => g.into_iter().filter(|g| scope.covers(g)).collect(),
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    Vec::new()
+                }
+            };
+        let options = PassOptions {
+            apply: true,
+            mode: self.settings.apply_mode,
+            allow_mass_delete: self.settings.allow_mass_delete,
+            verify: false,
+            progress: None,
+        };
+        cycle::reconcile(self.config, self.sides, &groups, &options).await
+    }
+}
+
+fn heartbeat(path: Option<&Path>, now: Timestamp) {
     let Some(path) = path else { return };
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    if let Err(e) = std::fs::write(path, format!("{now}\n")) {
+    if let Err(e) = std::fs::write(path, format!("{}\n", now.as_second())) {
         tracing::warn!(path = %path.display(), error = %e, "cannot write the heartbeat file");
     }
-}
-
-pub async fn run(l: &crate::Loaded, args: RunArgs) -> Result<ExitCode> {
-    let stop = listen_for_stop();
-    let runner = Runner::new(l.config.agent.command_timeout);
-    let inputs = l.inputs(&runner);
-    let agent = &l.config.agent;
-    let mut next_reconcile = Instant::now();
-    let mut next_report = Instant::now();
-    let mut last_bad = 0;
-    loop {
-        let now = Instant::now();
-        if now >= next_reconcile {
-            last_bad = reconcile_round(&inputs, &args).await;
-            next_reconcile = Instant::now() + agent.cycle_interval;
-        }
-        if now >= next_report && !stop.requested.load(Ordering::SeqCst) {
-            match crate::usage::report_in_background(&l.config).await {
-                Ok(errors) => last_bad += errors,
-                Err(e) => {
-                    tracing::error!("usage report failed: {e:#}");
-                    last_bad += 1;
-                }
-            }
-            next_report = Instant::now() + agent.report_interval;
-        }
-        heartbeat(agent.heartbeat_file.as_deref());
-        tracing::info!(
-            waldur_requests = l.waldur.clients().map_or(0, |c| c.request_count()),
-            processes = ?runner.counts(),
-            "round finished"
-        );
-        if args.once || stop.requested.load(Ordering::SeqCst) {
-            break;
-        }
-        let wake = next_reconcile.min(next_report);
-        tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {}
-            _ = stop.wake.notified() => {}
-        }
-        if stop.requested.load(Ordering::SeqCst) {
-            break;
-        }
-        // Keep a floor between rounds so a tiny interval cannot spin.
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    Ok(if args.once && last_bad > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
 }

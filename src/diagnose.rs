@@ -4,13 +4,55 @@
 
 use std::fmt::Write;
 
+use agent_config::Config;
 use agent_reconcile::plan::Plan;
 use agent_reconcile::render;
 use agent_reconcile::state::{AccountField, Desired, Observed, Value};
+use anyhow::Result;
 use similar::TextDiff;
 
-/// The report, ready to print.
-pub fn report(account: &str, desired: &Desired, observed: &Observed, plan: &Plan) -> String {
+use crate::cycle;
+use crate::groups::Group;
+use crate::sides::Sides;
+
+/// One account explained, and the offerings that could not be read on the way.
+pub struct Diagnosis {
+    pub text: String,
+    pub read_failures: Vec<String>,
+}
+
+/// Finds the group that knows `account` (desired or observed) and explains it there; the
+/// first group when none does.
+pub async fn diagnose(
+    config: &Config,
+    sides: &Sides,
+    groups: &[Group<'_>],
+    account: &str,
+) -> Result<Diagnosis> {
+    let account = account.to_ascii_lowercase();
+    let mut found = None;
+    for group in groups {
+        let (desired, observed) = cycle::read_group(group, sides).await?;
+        let here = desired.desired.accounts.contains_key(&account)
+            || desired.desired.tombstones.contains_key(&account)
+            || observed.accounts.contains_key(&account);
+        if here || found.is_none() {
+            let plan =
+                agent_reconcile::plan(&desired.desired, &observed, &group.plan_context(config));
+            found = Some(Diagnosis {
+                text: explain(&account, &desired.desired, &observed, &plan),
+                read_failures: desired.failures.iter().map(|e| format!("{e:#}")).collect(),
+            });
+            if here {
+                break;
+            }
+        }
+    }
+    found.ok_or_else(|| anyhow::anyhow!("no offering to look in"))
+}
+
+/// The explanation, ready to print.
+pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "Account {account} on cluster {}", observed.cluster);
     let _ = writeln!(out, "  {}", ownership(account, desired, observed));
@@ -34,12 +76,10 @@ pub fn report(account: &str, desired: &Desired, observed: &Observed, plan: &Plan
         );
     }
 
-    let prefix_account = format!("account/{account}");
-    let prefix_assoc = format!("association/{account}/");
     let changes: Vec<_> = plan
         .changes
         .iter()
-        .filter(|c| c.address == prefix_account || c.address.starts_with(&prefix_assoc))
+        .filter(|c| c.address.account() == Some(account))
         .collect();
     let _ = writeln!(out);
     if changes.is_empty() {

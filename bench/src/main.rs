@@ -580,7 +580,7 @@ fn report(args: &Args, site: &Site) -> Result<Vec<Row>> {
     for p in 0..projects {
         let share = r / projects + usize::from(p < r % projects);
         if share > 0 {
-            text.push_str(&agent_observed::usage::synthetic_sacct_rows(
+            text.push_str(&agent_observed::sacct::synthetic_sacct_rows(
                 share,
                 &w.allocations_of_project(p),
                 &w.users_of_project(p),
@@ -692,7 +692,7 @@ fn in_memory(args: &Args, world: &World, rows: &mut Vec<Row>) -> Result<()> {
         ("parse_worst", all_users, "worst case"),
     ];
     for (id, users, what) in cases {
-        say(&format!("parse_usage on {p} rows ({what})"));
+        say(&format!("parse_sacct on {p} rows ({what})"));
         let (times, bytes) = planner::parse_throughput(p, &accounts, &users, args.runs.max(5))?;
         let pairs = (accounts.len() * users.len()).min(p);
         let mut row = Row::new(

@@ -4,37 +4,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
-use agent_observed::usage::{parse_usage, synthetic_sacct_rows};
-use agent_reconcile::commands::SlurmTarget;
+use agent_observed::sacct::{parse_sacct, synthetic_sacct_rows};
 use agent_reconcile::plan::Reason;
-use agent_reconcile::state::{
-    AccountField, AccountSpec, AccountValues, AssocKey, AssocSpec, ObservedAssoc, Shares, Tier,
-    Value,
-};
+use agent_reconcile::state::{AccountField, AccountSpec, AssocKey, AssocSpec, Tier, Value};
+use agent_reconcile::testkit::{self, plain_association, text_fields};
 use agent_reconcile::tres::TresMap;
-use agent_reconcile::{plan, Desired, Observed, PlanContext};
+use agent_reconcile::{plan, Desired, Observed};
 use anyhow::{ensure, Result};
 use serde_json::json;
 
 const CLUSTER: &str = "testcluster";
-
-fn text_fields(
-    parent: &str,
-    description: &str,
-    organization: &str,
-) -> BTreeMap<AccountField, Value> {
-    BTreeMap::from([
-        (AccountField::Parent, Value::Text(parent.to_string())),
-        (
-            AccountField::Description,
-            Value::Text(description.to_string()),
-        ),
-        (
-            AccountField::Organization,
-            Value::Text(organization.to_string()),
-        ),
-    ])
-}
 
 /// A converged site of `associations` user associations (`users` per allocation, ten
 /// allocations per project, ten projects per customer) with 1% drift: one allocation in a
@@ -44,21 +23,16 @@ pub fn world(associations: usize, users: usize) -> (Desired, Observed) {
     let allocations = associations.div_ceil(users);
     let mut d = Desired::default();
     d.anchors.insert("root".into());
-    let mut o = Observed {
-        cluster: CLUSTER.into(),
-        qos: BTreeSet::from(["normal".to_string()]),
-        tres: [
+    let mut o: Observed = testkit::cluster(
+        CLUSTER,
+        &[
             "billing", "cpu", "energy", "fs/disk", "mem", "node", "pages", "vmem",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect(),
-        ..Observed::default()
-    };
-    let mut root = AccountValues::new_default("root", "");
-    root.parent = None;
-    root.description = "default root account".into();
-    o.accounts.insert("root".into(), root);
+        ],
+        &["normal"],
+    );
+    if let Some(root) = o.accounts.get_mut("root") {
+        root.description = "default root account".into();
+    }
     for i in 0..allocations {
         let (p, c) = (i / 10, i / 100);
         let (customer, project, alloc) = (
@@ -124,15 +98,7 @@ pub fn world(associations: usize, users: usize) -> (Desired, Observed) {
                 },
             );
             if !(i % 100 == 50 && j == 0) {
-                o.associations.insert(
-                    key,
-                    ObservedAssoc {
-                        fairshare: Shares::Parent,
-                        qos: BTreeSet::new(),
-                        default_qos: None,
-                        max_tres_mins: TresMap::new(),
-                    },
-                );
+                o.associations.insert(key, plain_association());
             }
             o.users
                 .entry(user)
@@ -141,10 +107,7 @@ pub fn world(associations: usize, users: usize) -> (Desired, Observed) {
     }
     // Observed accounts: what SLURM holds after the agent wrote the desired values.
     for (name, spec) in &d.accounts {
-        let mut v = AccountValues::new_default(name, spec.parent().unwrap_or("root"));
-        for (field, value) in &spec.fields {
-            v.set(*field, value);
-        }
+        let mut v = testkit::written(spec);
         if spec.tier == Tier::Allocation && name.ends_with("00") {
             v.grp_tres_mins = BTreeMap::from([("cpu".to_string(), 1)]);
         }
@@ -158,11 +121,7 @@ pub fn planner_child(associations: usize, users: usize, runs: usize) -> Result<(
     let started = Instant::now();
     let (desired, observed) = world(associations, users);
     let build_ms = started.elapsed().as_secs_f64() * 1e3;
-    let ctx = PlanContext {
-        target: SlurmTarget::new("/usr/bin", Some(CLUSTER)),
-        cancel_jobs: true,
-        fallback_default_account: Some("root".into()),
-    };
+    let ctx = testkit::context(CLUSTER);
     let mut times = Vec::new();
     let mut changes = 0;
     let mut diagnostics = 0;
@@ -194,7 +153,7 @@ pub fn planner_child(associations: usize, users: usize, runs: usize) -> Result<(
     Ok(())
 }
 
-/// Times `parse_usage` on `rows` synthetic sacct rows; returns the seconds of each run
+/// Times `parse_sacct` on `rows` synthetic sacct rows; returns the seconds of each run
 /// and the size of the text in bytes.
 pub fn parse_throughput(
     rows: usize,
@@ -206,11 +165,11 @@ pub fn parse_throughput(
     let mut times = Vec::new();
     for _ in 0..runs.max(1) {
         let t = Instant::now();
-        let report = parse_usage("bench", &text)?;
+        let report = parse_sacct("bench", &text)?;
         times.push(t.elapsed().as_secs_f64());
         ensure!(
             report.accounts.len() == accounts.len().min(rows),
-            "parse_usage saw {} accounts, expected {}",
+            "parse_sacct saw {} accounts, expected {}",
             report.accounts.len(),
             accounts.len().min(rows)
         );
@@ -225,12 +184,7 @@ mod tests {
     #[test]
     fn the_small_world_plans_exactly_its_drift() {
         let (d, o) = world(2_000, 10);
-        let ctx = PlanContext {
-            target: SlurmTarget::new("/usr/bin", Some(CLUSTER)),
-            cancel_jobs: true,
-            fallback_default_account: Some("root".into()),
-        };
-        let p = plan(&d, &o, &ctx);
+        let p = plan(&d, &o, &testkit::context(CLUSTER));
         // 200 allocations: two drifted limits, two missing associations.
         assert_eq!(p.changes.len(), 4, "{}", p.to_json());
     }

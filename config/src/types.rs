@@ -66,6 +66,20 @@ pub enum ApplyMode {
     Auto,
 }
 
+impl std::str::FromStr for ApplyMode {
+    type Err = String;
+
+    /// The config file and `--apply-mode` spell modes the same way.
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(ApplyMode::Auto),
+            "per-change" | "per_change" => Ok(ApplyMode::PerChange),
+            "batch" => Ok(ApplyMode::Batch),
+            other => Err(format!("{other:?} is not one of auto, per-change, batch")),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Offering {
     pub name: String,

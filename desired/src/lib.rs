@@ -1,19 +1,25 @@
-//! The desired side: what SLURM should hold according to Waldur.
+//! The desired side: what SLURM should hold according to Waldur, and what Waldur should
+//! hold of SLURM's usage.
 //!
 //! - [`waldur`]: the Waldur documents the agent reads (offering, resources, teams, orders),
 //!   in the real API's JSON shapes, with the fields the agent relies on required;
-//! - [`snapshot`]: loads those documents from a recorded snapshot directory;
+//! - [`client`]: the Waldur REST client (token, pagination, retries, readable errors);
+//! - [`fetch`]: reads one offering's documents from a live Waldur;
+//! - [`snapshot`]: loads the same documents from a recorded snapshot directory;
 //! - [`limits`]: Waldur limits -> SLURM TRES-minutes (unit factors, usage-type fixed
 //!   limits, prepaid months, component mapping);
-//! - [`build`]: the pure function from documents + config to [`agent_reconcile::Desired`].
+//! - [`build`]: the pure function from documents + config to [`agent_reconcile::Desired`];
+//! - [`amount`]: SLURM usage -> Waldur amounts (two-place decimals held exactly);
+//! - [`usage_plan`]: what to post for one resource and billing period, against what
+//!   Waldur already holds (only differences; decreases are anomalies).
 
+pub mod amount;
 pub mod build;
 pub mod client;
 pub mod fetch;
 pub mod limits;
-pub mod report;
 pub mod snapshot;
-pub mod usage;
+pub mod usage_plan;
 pub mod waldur;
 
 pub use build::build;

@@ -4,13 +4,16 @@
 //!   whatever the number of accounts;
 //! - [`parse`]: their parsers, strict about column counts, into [`agent_reconcile::Observed`];
 //! - [`runner`]: runs SLURM programs (argv only, `LANG=C`, a timeout, call counters);
-//! - [`snapshot`]: the same outputs read from a recorded snapshot directory.
+//! - [`answers`]: what sacctmgr's answers to a write mean (no-op, failure class);
+//! - [`snapshot`]: the same outputs read from a recorded snapshot directory;
+//! - [`sacct`]: one billing period's usage from one `sacct` call, summed exactly.
 
+pub mod answers;
 pub mod parse;
 pub mod reads;
 pub mod runner;
+pub mod sacct;
 pub mod snapshot;
-pub mod usage;
 
 pub use parse::{ParseError, RawOutputs};
 pub use runner::{RunError, RunOutput, Runner};

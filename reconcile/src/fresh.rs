@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::plan::{Diagnostic, Reason};
+use crate::explain::{Diagnostic, Reason};
 use crate::state::{AccountField, AccountSpec, AssocKey, Desired, Observed, Value};
 
 /// How many suffixes are tried before the order is given up as a collision.

@@ -7,21 +7,28 @@
 //! Layout:
 //! - [`names`]: validation and normalisation of account, user, QoS and partition names.
 //! - [`tres`]: TRES maps (`cpu=10,mem=600G`) parsed into MB-based integers and rendered back.
+//! - [`explain`]: reasons (why a change is planned) and diagnostics (what else to know).
 //! - [`state`]: the two snapshots, [`state::Desired`] and [`state::Observed`].
+//! - [`address`]: what a change is about (`account/…`, `association/…`, `user/…`, `waldur/…`).
 //! - [`plan`]: the plan model (changes, commands, reasons, diagnostics) serialised as JSON.
 //! - [`commands`]: builds the exact sacctmgr/scancel argv vectors.
-//! - [`diff`]: compares the snapshots and produces the ordered [`plan::Plan`].
-//! - [`render`]: human text and a copy-pasteable shell script.
+//! - [`fresh`]: free names for new allocations (`NAME-1` ..), adopting an earlier attempt.
+//! - [`diff`]: compares the snapshots and produces the ordered [`plan::Plan`], pass by pass.
+//! - [`render`]: human text, a copy-pasteable shell script, sacctmgr stdin sessions.
 //! - [`simulate`]: applies a plan to an observed snapshot in memory (tests and dry checks).
+//! - [`testkit`]: builders of small desired/observed worlds for tests and benchmarks.
 
+pub mod address;
 pub mod commands;
 pub mod diff;
+pub mod explain;
 pub mod fresh;
 pub mod names;
 pub mod plan;
 pub mod render;
 pub mod simulate;
 pub mod state;
+pub mod testkit;
 pub mod tres;
 
 pub use diff::{plan, PlanContext};

@@ -6,64 +6,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use crate::address::Address;
+pub use crate::explain::{Diagnostic, Reason, Severity};
 use crate::state::{AccountField, AccountValues, AssocKey, ObservedAssoc, Value};
 
 /// Version of the JSON plan format.
 pub const FORMAT_VERSION: &str = "1.0";
-
-/// Why something is in the plan: a stable code and a sentence naming its source.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub struct Reason {
-    pub code: String,
-    pub text: String,
-}
-
-impl Reason {
-    pub fn new(code: &str, text: impl Into<String>) -> Self {
-        Reason {
-            code: code.to_string(),
-            text: text.into(),
-        }
-    }
-}
-
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Info,
-    Warning,
-    Error,
-}
-
-/// Something the operator should know that is not a change: a skipped resource, an
-/// unmanaged account under a managed parent, a component with no cluster TRES.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
-pub struct Diagnostic {
-    pub severity: Severity,
-    pub code: String,
-    pub text: String,
-}
-
-impl Diagnostic {
-    pub fn new(severity: Severity, code: &str, text: impl Into<String>) -> Self {
-        Diagnostic {
-            severity,
-            code: code.to_string(),
-            text: text.into(),
-        }
-    }
-    pub fn info(code: &str, text: impl Into<String>) -> Self {
-        Self::new(Severity::Info, code, text)
-    }
-    pub fn warning(code: &str, text: impl Into<String>) -> Self {
-        Self::new(Severity::Warning, code, text)
-    }
-    pub fn error(code: &str, text: impl Into<String>) -> Self {
-        Self::new(Severity::Error, code, text)
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -161,14 +109,14 @@ pub enum Effect {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
     /// `account/NAME`, `association/ACCOUNT/USER[/PARTITION]`, `user/NAME`, `waldur/ID`.
-    pub address: String,
+    pub address: Address,
     pub kind: Kind,
     pub action: Action,
     pub phase: Phase,
     pub fields: Vec<FieldChange>,
     pub reasons: Vec<Reason>,
     /// Addresses of changes that must succeed first; if one fails this one is skipped.
-    pub depends_on: Vec<String>,
+    pub depends_on: Vec<Address>,
     pub commands: Vec<Command>,
     /// Sent instead when a change this one depends on fails for good (not for retryable
     /// failures): marks the Waldur order erred with SLURM's message.
@@ -177,6 +125,54 @@ pub struct Change {
     #[serde(skip)]
     #[schemars(skip)]
     pub effect: Effect,
+}
+
+impl Change {
+    /// The one constructor of a change; the kind follows from the address. Fields,
+    /// reasons, commands and dependencies are added with the setters below.
+    pub fn new(address: Address, action: Action, phase: Phase, effect: Effect) -> Self {
+        Change {
+            kind: address.kind(),
+            address,
+            action,
+            phase,
+            fields: Vec::new(),
+            reasons: Vec::new(),
+            depends_on: Vec::new(),
+            commands: Vec::new(),
+            on_failure: None,
+            effect,
+        }
+    }
+
+    pub fn reason(mut self, reason: Reason) -> Self {
+        self.reasons.push(reason);
+        self
+    }
+
+    pub fn field(mut self, field: &str, before: Option<String>, after: Option<String>) -> Self {
+        self.fields.push(FieldChange {
+            field: field.to_string(),
+            before,
+            after,
+        });
+        self
+    }
+
+    pub fn command(mut self, command: Command) -> Self {
+        self.commands.push(command);
+        self
+    }
+
+    pub fn after(mut self, dependencies: impl IntoIterator<Item = Address>) -> Self {
+        self.depends_on.extend(dependencies);
+        self
+    }
+
+    pub fn on_failure(mut self, command: Option<Command>) -> Self {
+        self.on_failure = command;
+        self
+    }
 }
 
 /// Counts per action.

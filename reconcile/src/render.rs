@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::plan::{Action, Change, Command, Plan, Severity};
+use crate::plan::{Action, Change, Command, Plan};
 
 fn symbol(action: Action) -> &'static str {
     match action {
@@ -70,7 +70,8 @@ fn write_change(out: &mut String, change: &Change) {
         let _ = writeln!(out, "    if a dependency fails: {}", command_line(cmd));
     }
     if !change.depends_on.is_empty() {
-        let _ = writeln!(out, "    after: {}", change.depends_on.join(", "));
+        let after: Vec<String> = change.depends_on.iter().map(|a| a.to_string()).collect();
+        let _ = writeln!(out, "    after: {}", after.join(", "));
     }
 }
 
@@ -84,12 +85,7 @@ fn write_diagnostics(out: &mut String, plan: &Plan) {
     }
     let _ = writeln!(out, "\nDiagnostics:");
     for d in &plan.diagnostics {
-        let sev = match d.severity {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Error => "error",
-        };
-        let _ = writeln!(out, "  {sev}: {} [{}]", d.text, d.code);
+        let _ = writeln!(out, "  {}: {} [{}]", d.severity.name(), d.text, d.code);
     }
 }
 

@@ -1,54 +1,60 @@
 //! Applies a plan to an observed snapshot in memory, as SLURM would if every command
-//! succeeded. Used to check that planning again after an apply gives an empty plan.
+//! succeeded. Used to check that planning again after an apply gives an empty plan, and
+//! by the agent's in-memory SLURM for in-process tests.
 
-use crate::plan::{Effect, Plan};
+use crate::plan::{Change, Effect, Plan};
 use crate::state::Observed;
 
 /// Returns the state SLURM would be in after `plan` ran without failures.
 pub fn apply(observed: &Observed, plan: &Plan) -> Observed {
     let mut state = observed.clone();
     for change in &plan.changes {
-        match &change.effect {
-            Effect::None => {}
-            Effect::AccountCreate(name, values) => {
-                state.accounts.insert(name.clone(), (**values).clone());
-            }
-            Effect::AccountUpdate(name, sets) => {
-                if let Some(account) = state.accounts.get_mut(name) {
-                    for (field, value) in sets {
-                        account.set(*field, value);
-                    }
+        apply_change(&mut state, change);
+    }
+    state
+}
+
+/// Applies one change in place, as SLURM would if its commands succeeded.
+pub fn apply_change(state: &mut Observed, change: &Change) {
+    match &change.effect {
+        Effect::None => {}
+        Effect::AccountCreate(name, values) => {
+            state.accounts.insert(name.clone(), (**values).clone());
+        }
+        Effect::AccountUpdate(name, sets) => {
+            if let Some(account) = state.accounts.get_mut(name) {
+                for (field, value) in sets {
+                    account.set(*field, value);
                 }
             }
-            Effect::AccountDelete(name) => {
-                state.accounts.remove(name);
-                state.associations.retain(|k, _| &k.account != name);
+        }
+        Effect::AccountDelete(name) => {
+            state.accounts.remove(name);
+            state.associations.retain(|k, _| &k.account != name);
+        }
+        Effect::AssocCreate(key, assoc, default_account) => {
+            state.associations.insert(key.clone(), assoc.clone());
+            if !state.users.contains_key(&key.user) {
+                let default = default_account
+                    .clone()
+                    .unwrap_or_else(|| key.account.clone());
+                state.users.insert(key.user.clone(), default);
             }
-            Effect::AssocCreate(key, assoc, default_account) => {
-                state.associations.insert(key.clone(), assoc.clone());
-                if !state.users.contains_key(&key.user) {
-                    let default = default_account
-                        .clone()
-                        .unwrap_or_else(|| key.account.clone());
-                    state.users.insert(key.user.clone(), default);
-                }
+        }
+        Effect::AssocUpdate(key, limits) => {
+            if let Some(assoc) = state.associations.get_mut(key) {
+                assoc.max_tres_mins = limits.clone();
             }
-            Effect::AssocUpdate(key, limits) => {
-                if let Some(assoc) = state.associations.get_mut(key) {
-                    assoc.max_tres_mins = limits.clone();
-                }
-            }
-            Effect::AssocDelete(key) => {
-                state.associations.remove(key);
-            }
-            Effect::DefaultAccount(user, account) => {
-                state.users.insert(user.clone(), account.clone());
-            }
+        }
+        Effect::AssocDelete(key) => {
+            state.associations.remove(key);
+        }
+        Effect::DefaultAccount(user, account) => {
+            state.users.insert(user.clone(), account.clone());
         }
     }
     // SLURM deletes a user together with their last association.
     let with_assoc: std::collections::BTreeSet<_> =
         state.associations.keys().map(|k| k.user.clone()).collect();
     state.users.retain(|u, _| with_assoc.contains(u));
-    state
 }

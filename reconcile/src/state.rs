@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::plan::{Diagnostic, Reason};
+use crate::explain::{Diagnostic, Reason};
 use crate::tres::{self, TresMap};
 
 /// Where an account sits in the managed tree. Order matters: parents sort first.

@@ -1,52 +1,23 @@
 //! Hand-made cases for rules that random worlds rarely hit.
 
-use std::collections::{BTreeMap, BTreeSet};
-
-use agent_reconcile::commands::SlurmTarget;
-use agent_reconcile::plan::{Reason, Severity};
+use agent_reconcile::plan::Severity;
 use agent_reconcile::state::*;
+use agent_reconcile::testkit::{self, account, member, plain_association, reason};
 use agent_reconcile::tres::TresMap;
 use agent_reconcile::{plan, Desired, Observed, PlanContext};
 
 fn ctx() -> PlanContext {
-    PlanContext {
-        target: SlurmTarget::new("/usr/bin", Some("c1")),
-        cancel_jobs: true,
-        fallback_default_account: Some("root".into()),
-    }
-}
-
-fn text_fields(parent: &str, description: &str) -> BTreeMap<AccountField, Value> {
-    BTreeMap::from([
-        (AccountField::Parent, Value::Text(parent.into())),
-        (AccountField::Description, Value::Text(description.into())),
-        (AccountField::Organization, Value::Text(parent.into())),
-    ])
+    testkit::context("c1")
 }
 
 /// root -> proj (observed and desired), plus the given observed accounts.
 fn world(observed_accounts: &[(&str, &str, &str)]) -> (Desired, Observed) {
     let mut d = Desired::default();
     d.anchors.insert("root".into());
-    d.add_account(AccountSpec {
-        name: "proj".into(),
-        tier: Tier::Project,
-        fields: text_fields("root", "proj"),
-        fresh: false,
-        reason: Reason::new("t", "t"),
-    });
-    let mut o = Observed {
-        cluster: "c1".into(),
-        tres: ["cpu", "mem"].iter().map(|s| s.to_string()).collect(),
-        ..Observed::default()
-    };
-    let mut root = AccountValues::new_default("root", "");
-    root.parent = None;
-    o.accounts.insert("root".into(), root);
-    let mut proj = AccountValues::new_default("proj", "root");
-    proj.description = "proj".into();
-    proj.organization = "root".into();
-    o.accounts.insert("proj".into(), proj);
+    let proj = account("proj", Tier::Project, "root", "proj");
+    let mut o = testkit::cluster("c1", &["cpu", "mem"], &[]);
+    o.accounts.insert("proj".into(), testkit::written(&proj));
+    d.add_account(proj);
     for (name, parent, description) in observed_accounts {
         let mut v = AccountValues::new_default(name, parent);
         v.description = description.to_string();
@@ -57,20 +28,14 @@ fn world(observed_accounts: &[(&str, &str, &str)]) -> (Desired, Observed) {
 
 fn fresh_allocation(d: &mut Desired, name: &str, description: &str) {
     d.add_account(AccountSpec {
-        name: name.into(),
-        tier: Tier::Allocation,
-        fields: text_fields("proj", description),
         fresh: true,
-        reason: Reason::new("t", "t"),
+        ..account(name, Tier::Allocation, "proj", description)
     });
     d.associations.insert(
         AssocKey::new(name, "ann", ""),
         AssocSpec {
-            key: AssocKey::new(name, "ann", ""),
             default_account: Some(name.into()),
-            qos_grant: None,
-            max_tres_mins: None,
-            reason: Reason::new("t", "t"),
+            ..member(name, "ann")
         },
     );
     d.waldur_calls.push(WaldurCall {
@@ -81,14 +46,14 @@ fn fresh_allocation(d: &mut Desired, name: &str, description: &str) {
         stage: Stage::After,
         accounts: vec![name.into()],
         after_calls: vec![],
-        reason: Reason::new("t", "t"),
+        reason: reason(),
         offering: "o1".into(),
         on_failure: Some("/api/marketplace-orders/o1/set_state_erred/".into()),
     });
 }
 
 fn addresses(p: &agent_reconcile::Plan) -> Vec<String> {
-    p.changes.iter().map(|c| c.address.clone()).collect()
+    p.changes.iter().map(|c| c.address.to_string()).collect()
 }
 
 #[test]
@@ -149,31 +114,20 @@ fn exhausted_names_err_the_order() {
 #[test]
 fn limits_inherited_from_the_account_are_not_cleared_on_users() {
     let (mut d, mut o) = world(&[("a_y", "proj", "y")]);
-    d.add_account(AccountSpec {
-        name: "a_y".into(),
-        tier: Tier::Allocation,
-        fields: text_fields("proj", "y"),
-        fresh: false,
-        reason: Reason::new("t", "t"),
-    });
+    d.add_account(account("a_y", Tier::Allocation, "proj", "y"));
     let key = AssocKey::new("a_y", "ann", "");
     d.associations.insert(
         key.clone(),
         AssocSpec {
-            key: key.clone(),
-            default_account: None,
-            qos_grant: None,
             max_tres_mins: Some(TresMap::new()),
-            reason: Reason::new("t", "t"),
+            ..member("a_y", "ann")
         },
     );
     // slurm-emulator shows the account's MaxTRESMins on the user row too.
     o.accounts.get_mut("a_y").unwrap().max_tres_mins = TresMap::from([("mem".into(), 1000)]);
     let mut assoc = ObservedAssoc {
-        fairshare: Shares::Parent,
-        qos: BTreeSet::new(),
-        default_qos: None,
         max_tres_mins: TresMap::from([("mem".into(), 1000)]),
+        ..plain_association()
     };
     o.associations.insert(key.clone(), assoc.clone());
     assert!(plan(&d, &o, &ctx()).changes.is_empty());

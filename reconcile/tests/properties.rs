@@ -2,23 +2,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use agent_reconcile::commands::SlurmTarget;
-use agent_reconcile::plan::{Kind, Reason};
+use agent_reconcile::plan::Kind;
 use agent_reconcile::state::*;
+use agent_reconcile::testkit::{self, plain_association, reason, text_fields};
 use agent_reconcile::tres::TresMap;
 use agent_reconcile::{plan, simulate, Desired, Observed, PlanContext};
 use proptest::prelude::*;
 
 fn ctx() -> PlanContext {
-    PlanContext {
-        target: SlurmTarget::new("/usr/bin", Some("c1")),
-        cancel_jobs: true,
-        fallback_default_account: Some("root".into()),
-    }
-}
-
-fn reason() -> Reason {
-    Reason::new("test", "test")
+    testkit::context("c1")
 }
 
 fn tres() -> impl Strategy<Value = TresMap> {
@@ -39,14 +31,7 @@ fn fields(
     limits: Option<TresMap>,
     qos: Option<&str>,
 ) -> BTreeMap<AccountField, Value> {
-    let mut f = BTreeMap::from([
-        (AccountField::Parent, Value::Text(parent.into())),
-        (
-            AccountField::Description,
-            Value::Text(format!("{name} desc")),
-        ),
-        (AccountField::Organization, Value::Text(parent.into())),
-    ]);
+    let mut f = text_fields(parent, &format!("{name} desc"), parent);
     if let Some(l) = limits {
         f.insert(AccountField::GrpTresMins, Value::Tres(l));
     }
@@ -76,18 +61,7 @@ fn world() -> impl Strategy<Value = (Desired, Observed)> {
             let qos = ["normal", "paused", "limited"];
             let mut d = Desired::default();
             d.anchors.insert("root".into());
-            let mut o = Observed {
-                cluster: "c1".into(),
-                qos: qos.iter().map(|s| s.to_string()).collect(),
-                tres: ["cpu", "mem", "gres/gpu"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
-                ..Observed::default()
-            };
-            o.accounts
-                .insert("root".into(), AccountValues::new_default("root", ""));
-            o.accounts.get_mut("root").unwrap().parent = None;
+            let mut o = testkit::cluster("c1", &["cpu", "mem", "gres/gpu"], &qos);
             for (i, (c, p, limits, q, terminated)) in allocs.into_iter().enumerate() {
                 let cust = format!("c_{c}");
                 let proj = format!("p_{c}_{p}");
@@ -119,15 +93,8 @@ fn world() -> impl Strategy<Value = (Desired, Observed)> {
                     let mut v = AccountValues::new_default(&alloc, &proj);
                     v.grp_tres_mins = limits;
                     o.accounts.insert(alloc.clone(), v);
-                    o.associations.insert(
-                        AssocKey::new(&alloc, users[i % 6], ""),
-                        ObservedAssoc {
-                            fairshare: Shares::Parent,
-                            qos: BTreeSet::new(),
-                            default_qos: None,
-                            max_tres_mins: TresMap::new(),
-                        },
-                    );
+                    o.associations
+                        .insert(AssocKey::new(&alloc, users[i % 6], ""), plain_association());
                     o.users.insert(users[i % 6].into(), alloc.clone());
                     continue;
                 }
@@ -179,10 +146,8 @@ fn world() -> impl Strategy<Value = (Desired, Observed)> {
                     o.associations.insert(
                         key.clone(),
                         ObservedAssoc {
-                            fairshare: Shares::Parent,
-                            qos: BTreeSet::new(),
-                            default_qos: None,
                             max_tres_mins: drift[key.user.len()].clone(),
+                            ..plain_association()
                         },
                     );
                     o.users
@@ -202,9 +167,7 @@ fn world() -> impl Strategy<Value = (Desired, Observed)> {
                         AssocKey::new(&acct, "zed", ""),
                         ObservedAssoc {
                             fairshare: Shares::Value(1),
-                            qos: BTreeSet::new(),
-                            default_qos: None,
-                            max_tres_mins: TresMap::new(),
+                            ..plain_association()
                         },
                     );
                     o.users.insert("zed".into(), acct);
@@ -259,12 +222,7 @@ fn converged_state_plans_nothing() {
         fresh: false,
         reason: reason(),
     });
-    let mut o = Observed {
-        cluster: "c1".into(),
-        ..Observed::default()
-    };
-    o.accounts
-        .insert("root".into(), AccountValues::new_default("root", ""));
+    let o = testkit::cluster("c1", &[], &[]);
     let first = plan(&d, &o, &ctx());
     assert_eq!(first.summary.create, 1);
     let after = simulate::apply(&o, &first);

@@ -8,19 +8,13 @@ use crate::types::{AgentSettings, ApplyMode};
 impl Validator<'_> {
     pub(super) fn agent(&mut self, raw: &RawAgent) -> AgentSettings {
         let d = AgentSettings::default();
-        let apply_mode = match self.string(&raw.apply_mode, "agent.apply_mode").as_deref() {
-            None | Some("auto") => ApplyMode::Auto,
-            Some("per-change") | Some("per_change") => ApplyMode::PerChange,
-            Some("batch") => ApplyMode::Batch,
-            Some(other) => {
+        let apply_mode = match self.string(&raw.apply_mode, "agent.apply_mode") {
+            None => ApplyMode::Auto,
+            Some(text) => text.parse().unwrap_or_else(|why: String| {
                 let line = raw.apply_mode.as_ref().and_then(line_of);
-                self.error(
-                    "agent.apply_mode",
-                    line,
-                    format!("{other:?} is not one of auto, per-change, batch"),
-                );
+                self.error("agent.apply_mode", line, why);
                 ApplyMode::Auto
-            }
+            }),
         };
         AgentSettings {
             max_deletions: self.uint(

@@ -69,7 +69,7 @@ pub struct AccountUsage {
 
 /// Usage of the period per account (lower-cased, trimmed: SLURM folds account names).
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct UsageReport {
+pub struct SacctUsage {
     pub accounts: BTreeMap<String, AccountUsage>,
     /// Rows whose Elapsed was `INVALID` or empty (sacct prints this for some broken job
     /// records); they are skipped rather than failing the whole report.
@@ -153,14 +153,14 @@ pub fn sacct_argv(
 }
 
 /// Runs the period's sacct call and parses it. No accounts: an empty report, no call.
-pub async fn read_usage(
+pub async fn read_period(
     runner: &Runner,
     target: &SlurmTarget,
     accounts: &[String],
     period: (i32, u32),
-) -> Result<UsageReport, UsageError> {
+) -> Result<SacctUsage, UsageError> {
     if accounts.is_empty() {
-        return Ok(UsageReport::default());
+        return Ok(SacctUsage::default());
     }
     let (start, end) = period_bounds(period.0, period.1);
     let argv = sacct_argv(
@@ -171,7 +171,7 @@ pub async fn read_usage(
         &end,
     );
     let text = runner.read(&argv).await?;
-    let report = parse_usage(&argv.join(" "), &text)?;
+    let report = parse_sacct(&argv.join(" "), &text)?;
     if report.skipped_invalid_elapsed > 0 {
         tracing::warn!(
             rows = report.skipped_invalid_elapsed,
@@ -183,7 +183,7 @@ pub async fn read_usage(
 }
 
 /// Parses a whole sacct output, line by line.
-pub fn parse_usage(source_name: &str, text: &str) -> Result<UsageReport, UsageParseError> {
+pub fn parse_sacct(source_name: &str, text: &str) -> Result<SacctUsage, UsageParseError> {
     let mut agg = UsageAggregator::new(source_name);
     for (i, line) in text.lines().enumerate() {
         agg.feed_line(i + 1, line)?;
@@ -374,7 +374,7 @@ impl UsageAggregator {
     }
 
     /// The report: sums turned into TRES-minutes (memory MB-minutes).
-    pub fn finish(self) -> UsageReport {
+    pub fn finish(self) -> SacctUsage {
         let mut accounts = BTreeMap::new();
         for (name, acc) in self.accounts.items {
             let mut total: BTreeMap<String, u128> = BTreeMap::new();
@@ -398,7 +398,7 @@ impl UsageAggregator {
                 },
             );
         }
-        UsageReport {
+        SacctUsage {
             accounts,
             skipped_invalid_elapsed: self.skipped_invalid_elapsed,
             first_invalid_elapsed_line: self.first_invalid_elapsed_line,

@@ -29,7 +29,7 @@ use std::fmt;
 
 use serde_json::{json, Value};
 
-use crate::usage::Amount;
+use crate::amount::Amount;
 
 /// An aggregate record of the period (`GET marketplace-component-usages`).
 #[derive(Debug, Clone, PartialEq)]
@@ -62,7 +62,7 @@ pub struct PeriodInput<'a> {
     pub current_period: bool,
     /// Component types of the offering in Waldur, in the order to send them.
     pub waldur_components: &'a [String],
-    /// The account's totals in Waldur units ([`crate::usage::to_waldur`]).
+    /// The account's totals in Waldur units ([`crate::amount::to_waldur`]).
     pub totals: &'a BTreeMap<String, Amount>,
     /// username -> component type -> amount.
     pub users: &'a BTreeMap<String, BTreeMap<String, Amount>>,

@@ -1,20 +1,16 @@
-//! Usage reporting: what allocations consumed in SLURM, sent to Waldur per billing
-//! period. One sacct call per period for all of an offering's accounts; per resource the
-//! records Waldur holds are read and only differences are posted, so a second run posts
-//! nothing.
-//!
-//! Used by `agent report` (current and previous months) and `agent
-//! load-historical-usage` (a range of past months); a daemon can call [`report_offering`]
-//! on its own interval.
+//! Submitting one offering's usage: what its allocations consumed in SLURM, sent to
+//! Waldur per billing period. One sacct call per period for all of the offering's
+//! accounts; per resource the records Waldur holds are read and only differences are
+//! posted, so a second run posts nothing.
 
 use std::collections::BTreeMap;
 
 use agent_config::Offering;
+use agent_desired::amount::{to_waldur, Amount};
 use agent_desired::client::{ClientError, WaldurClient};
-use agent_desired::report::{self, StoredUsage, StoredUserUsage};
-use agent_desired::usage::{to_waldur, Amount};
+use agent_desired::usage_plan::{self, StoredUsage, StoredUserUsage};
 use agent_desired::waldur::hex;
-use agent_observed::usage::{read_usage, UsageReport};
+use agent_observed::sacct::{read_period, SacctUsage};
 use agent_observed::Runner;
 use agent_reconcile::commands::SlurmTarget;
 use anyhow::{Context, Result};
@@ -22,13 +18,13 @@ use futures::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::period::Month;
+use super::periods::Month;
 
 /// Waldur's message for a past-period usage a non-staff token may not backfill.
 const BACKFILL: &str = "backfilling past billing periods";
 
 #[derive(Debug, Clone, Default)]
-pub struct ReportOptions {
+pub struct SubmitOptions {
     pub dry_run: bool,
     pub skip_user_usage: bool,
     /// Only these backend ids (empty: all).
@@ -46,9 +42,9 @@ pub struct PeriodSpec {
     pub current: bool,
 }
 
-/// What happened to one resource in one period.
+/// What was (or, in a dry run, would be) submitted for one resource in one period.
 #[derive(Debug, Clone, Serialize)]
-pub struct ResourceReport {
+pub struct Submission {
     pub period: String,
     pub resource: String,
     pub resource_name: String,
@@ -70,7 +66,7 @@ pub struct ResourceReport {
     pub error: Option<String>,
 }
 
-impl ResourceReport {
+impl Submission {
     pub fn posted(&self) -> bool {
         self.set_usage.is_some() || !self.user_usages.is_empty()
     }
@@ -227,7 +223,7 @@ async fn stored(
             .await?;
         for i in items {
             users.push(StoredUserUsage {
-                component_usage: hex(report::uuid_from_url(&i.component_usage)),
+                component_usage: hex(usage_plan::uuid_from_url(&i.component_usage)),
                 username: i.username,
                 usage: decode("/api/marketplace-component-user-usages/", &i.usage)?,
             });
@@ -242,7 +238,7 @@ struct PeriodUsage {
     users: BTreeMap<String, BTreeMap<String, BTreeMap<String, Amount>>>,
 }
 
-fn convert(offering: &Offering, raw: &UsageReport) -> PeriodUsage {
+fn convert(offering: &Offering, raw: &SacctUsage) -> PeriodUsage {
     let mut totals = BTreeMap::new();
     let mut users = BTreeMap::new();
     for (account, usage) in &raw.accounts {
@@ -262,24 +258,24 @@ fn convert(offering: &Offering, raw: &UsageReport) -> PeriodUsage {
     PeriodUsage { totals, users }
 }
 
-/// Shared, read-only inputs of one offering's report.
-struct Reporter<'a> {
+/// Shared, read-only inputs of one offering's submission.
+struct Submitter<'a> {
     client: &'a WaldurClient,
     offering: &'a Offering,
     components: Vec<String>,
     offering_users: BTreeMap<String, String>,
-    options: &'a ReportOptions,
+    options: &'a SubmitOptions,
 }
 
 /// Reports one offering for the given periods.
-pub async fn report_offering(
+pub async fn submit_offering(
     client: &WaldurClient,
     runner: &Runner,
     offering: &Offering,
     periods: &[PeriodSpec],
-    options: &ReportOptions,
+    options: &SubmitOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<ResourceReport>> {
+) -> Result<Vec<Submission>> {
     let off = &offering.uuid;
     let waldur_offering: OfferingItem = client
         .get(
@@ -306,7 +302,7 @@ pub async fn report_offering(
     } else {
         offering_users(client, off).await?
     };
-    let ctx = Reporter {
+    let ctx = Submitter {
         client,
         offering,
         components,
@@ -326,7 +322,7 @@ pub async fn report_offering(
     let mut out = Vec::new();
     let total = periods.len() * resources.len();
     for period in periods {
-        let raw = read_usage(
+        let raw = read_period(
             runner,
             &target,
             &accounts,
@@ -336,7 +332,7 @@ pub async fn report_offering(
         .with_context(|| format!("reading usage of {} from sacct", period.month.label()))?;
         let usage = convert(offering, &raw);
         let done_before = out.len();
-        let reports: Vec<ResourceReport> = stream::iter(resources.iter())
+        let submissions: Vec<Submission> = stream::iter(resources.iter())
             .map(|(r, account)| ctx.resource(r, account, period, &usage))
             .buffer_unordered(8)
             .enumerate()
@@ -346,21 +342,21 @@ pub async fn report_offering(
             })
             .collect()
             .await;
-        out.extend(reports);
+        out.extend(submissions);
     }
     out.sort_by(|a, b| (&a.period, &a.backend_id).cmp(&(&b.period, &b.backend_id)));
     Ok(out)
 }
 
-impl Reporter<'_> {
+impl Submitter<'_> {
     async fn resource(
         &self,
         r: &ResourceItem,
         account: &str,
         period: &PeriodSpec,
         usage: &PeriodUsage,
-    ) -> ResourceReport {
-        let mut rep = ResourceReport {
+    ) -> Submission {
+        let mut rep = Submission {
             period: period.month.label(),
             resource: hex(&r.uuid),
             resource_name: r.name.clone(),
@@ -407,7 +403,7 @@ impl Reporter<'_> {
     /// records are new, the per-user values need their uuids: read and plan once more.
     async fn submit(
         &self,
-        rep: &mut ResourceReport,
+        rep: &mut Submission,
         period: &PeriodSpec,
         totals: &BTreeMap<String, Amount>,
         users: &BTreeMap<String, BTreeMap<String, Amount>>,
@@ -421,7 +417,7 @@ impl Reporter<'_> {
                 !self.options.skip_user_usage,
             )
             .await?;
-            let plan = report::plan_period(&report::PeriodInput {
+            let plan = usage_plan::plan_period(&usage_plan::PeriodInput {
                 resource_uuid: &resource,
                 date: &period.date,
                 current_period: period.current,

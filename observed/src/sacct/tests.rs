@@ -9,8 +9,8 @@ fn tres(pairs: &[(&str, f64)]) -> TresMinutes {
     pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
 }
 
-fn parse(text: &str) -> UsageReport {
-    parse_usage("sacct.txt", text).unwrap()
+fn parse(text: &str) -> SacctUsage {
+    parse_sacct("sacct.txt", text).unwrap()
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn elapsed_forms() {
 }
 
 fn parse_err(name: &str, text: &str) -> UsageParseError {
-    parse_usage(name, text).unwrap_err()
+    parse_sacct(name, text).unwrap_err()
 }
 
 #[test]
@@ -243,7 +243,7 @@ fn crlf_and_blank_lines() {
 
 #[test]
 fn empty_output_is_an_empty_report() {
-    assert_eq!(parse(""), UsageReport::default());
+    assert_eq!(parse(""), SacctUsage::default());
 }
 
 /// Expected sums of the synthetic rows, computed without parsing anything.
@@ -311,7 +311,7 @@ async fn read_usage_runs_one_sacct_call() {
     let target = SlurmTarget::new(&bin, Some("hpc1"));
     let runner = Runner::new(std::time::Duration::from_secs(20));
     let accounts = vec!["a_alloc".to_string(), "a_other".to_string()];
-    let r = read_usage(&runner, &target, &accounts, (2024, 2))
+    let r = read_period(&runner, &target, &accounts, (2024, 2))
         .await
         .unwrap();
     assert_eq!(r, parse(MONTH));
@@ -330,7 +330,7 @@ async fn read_usage_reports_bad_output_with_the_command() {
     fake_sacct(&dir, "a|cpu=1|01:00\n");
     let target = SlurmTarget::new(&dir.display().to_string(), None);
     let runner = Runner::new(std::time::Duration::from_secs(20));
-    let e = read_usage(&runner, &target, &["a".to_string()], (2025, 1))
+    let e = read_period(&runner, &target, &["a".to_string()], (2025, 1))
         .await
         .unwrap_err();
     match e {
@@ -347,7 +347,7 @@ async fn read_usage_reports_bad_output_with_the_command() {
 async fn no_accounts_no_call() {
     let target = SlurmTarget::new("/nonexistent", None);
     let runner = Runner::new(std::time::Duration::from_secs(1));
-    let r = read_usage(&runner, &target, &[], (2025, 1)).await.unwrap();
-    assert_eq!(r, UsageReport::default());
+    let r = read_period(&runner, &target, &[], (2025, 1)).await.unwrap();
+    assert_eq!(r, SacctUsage::default());
     assert!(runner.counts().is_empty());
 }

@@ -1,0 +1,137 @@
+//! Plan addresses: what a change is about.
+//!
+//! Rendered (JSON and text alike) as `account/NAME`, `association/ACCOUNT/USER[/PARTITION]`,
+//! `user/NAME` and `waldur/CALL-ID`. Code works with the variants; the string form exists
+//! only at the edges (rendering, and reading a plan back from JSON).
+
+use std::fmt;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::plan::Kind;
+use crate::state::AssocKey;
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Address {
+    Account(String),
+    Association(AssocKey),
+    /// A SLURM user record (its default account).
+    User(String),
+    /// A Waldur call, by its stable id (`order/<uuid>/set_state_done`).
+    Waldur(String),
+}
+
+impl Address {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Address::Account(_) => Kind::Account,
+            Address::Association(_) => Kind::Association,
+            Address::User(_) => Kind::User,
+            Address::Waldur(_) => Kind::Waldur,
+        }
+    }
+
+    /// The SLURM account this address belongs to: the account itself or the account of
+    /// an association.
+    pub fn account(&self) -> Option<&str> {
+        match self {
+            Address::Account(a) => Some(a),
+            Address::Association(k) => Some(&k.account),
+            Address::User(_) | Address::Waldur(_) => None,
+        }
+    }
+
+    pub fn is_waldur(&self) -> bool {
+        matches!(self, Address::Waldur(_))
+    }
+
+    /// Reads the rendered form back (plan JSON).
+    pub fn parse(text: &str) -> Result<Address, String> {
+        let bad = || format!("{text:?} is not a plan address");
+        let (kind, rest) = text.split_once('/').ok_or_else(bad)?;
+        if rest.is_empty() {
+            return Err(bad());
+        }
+        match kind {
+            "account" => Ok(Address::Account(rest.to_string())),
+            "user" => Ok(Address::User(rest.to_string())),
+            "waldur" => Ok(Address::Waldur(rest.to_string())),
+            "association" => {
+                let mut parts = rest.splitn(3, '/');
+                let account = parts.next().unwrap_or_default();
+                let user = parts.next().ok_or_else(bad)?;
+                let partition = parts.next().unwrap_or_default();
+                Ok(Address::Association(AssocKey::new(
+                    account, user, partition,
+                )))
+            }
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Account(a) => write!(f, "account/{a}"),
+            Address::Association(k) if k.partition.is_empty() => {
+                write!(f, "association/{}/{}", k.account, k.user)
+            }
+            Address::Association(k) => {
+                write!(f, "association/{}/{}/{}", k.account, k.user, k.partition)
+            }
+            Address::User(u) => write!(f, "user/{u}"),
+            Address::Waldur(id) => write!(f, "waldur/{id}"),
+        }
+    }
+}
+
+impl Serialize for Address {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Address {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        Address::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl JsonSchema for Address {
+    // The schema is a plain string, as the plan format always had it.
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "String".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendered_forms_read_back() {
+        for text in [
+            "account/a_x",
+            "association/a_x/ann",
+            "association/a_x/ann/gpu",
+            "user/ann",
+            "waldur/order/0123/set_state_done",
+        ] {
+            assert_eq!(Address::parse(text).unwrap().to_string(), text);
+        }
+        assert!(Address::parse("account/").is_err());
+        assert!(Address::parse("thing/x").is_err());
+        assert!(Address::parse("association/a_x").is_err());
+    }
+}

@@ -1,0 +1,148 @@
+//! Compares desired and observed state and produces the ordered plan.
+//!
+//! Rules, in the words an operator would use:
+//! - Only what the agent owns is changed: the accounts in the desired state, the user
+//!   associations on those accounts, and accounts that Waldur says are terminated
+//!   (tombstones). Anything else is at most reported as a diagnostic.
+//! - Accounts are created parents first and deleted children first; a user's default
+//!   account is moved off an association before that association is removed.
+//! - A change that cannot succeed (its parent account is missing, it names a QoS the
+//!   cluster does not have) is left out and reported, rather than planned to fail.
+//! - The result depends only on the inputs: the same snapshots give the same bytes.
+//!
+//! The passes, in the order they run:
+//! - [`capabilities`]: anchors exist; TRES and QoS the cluster lacks are dropped;
+//! - [`accounts`]: account creations and updates, and unmanaged children reported;
+//! - [`associations`]: user associations added, updated and removed;
+//! - [`deletions`]: terminated accounts removed, default accounts moved off removals;
+//! - [`waldur_calls`]: the Waldur calls that report the SLURM outcome.
+
+mod accounts;
+mod associations;
+mod capabilities;
+mod deletions;
+mod waldur_calls;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::commands::SlurmTarget;
+use crate::plan::{Address, Change, Diagnostic, Phase, Plan};
+use crate::state::{Desired, Observed, Tier};
+
+/// Settings that shape the commands, not the state.
+#[derive(Debug, Clone)]
+pub struct PlanContext {
+    pub target: SlurmTarget,
+    /// Cancel the jobs of an association or account before removing it.
+    pub cancel_jobs: bool,
+    /// Preferred new default account when a user's default account goes away.
+    pub fallback_default_account: Option<String>,
+}
+
+/// Plans the changes that make `observed` look like `desired`.
+pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
+    let renamed = crate::fresh::resolve(desired, observed);
+    let desired = renamed.as_ref().unwrap_or(desired);
+    let mut p = Planner {
+        desired,
+        observed,
+        ctx,
+        changes: Vec::new(),
+        diagnostics: desired.diagnostics.clone(),
+        blocked: BTreeSet::new(),
+        account_addresses: BTreeMap::new(),
+        deleted_accounts: BTreeSet::new(),
+        collided: BTreeSet::new(),
+    };
+    p.check_anchors();
+    let specs = p.effective_specs();
+    p.plan_accounts(&specs);
+    p.plan_associations();
+    p.plan_tombstones();
+    p.plan_default_account_moves();
+    p.report_unmanaged(&specs);
+    p.plan_waldur_calls();
+    p.finish()
+}
+
+struct Planner<'a> {
+    desired: &'a Desired,
+    observed: &'a Observed,
+    ctx: &'a PlanContext,
+    changes: Vec<(SortKey, Change)>,
+    diagnostics: Vec<Diagnostic>,
+    /// Accounts whose changes were left out: nothing that depends on them is planned.
+    blocked: BTreeSet<String>,
+    /// Account name -> addresses of the changes planned for it (its own and its users').
+    account_addresses: BTreeMap<String, Vec<Address>>,
+    deleted_accounts: BTreeSet<String>,
+    /// New allocations for which no free name was found: their orders are erred.
+    collided: BTreeSet<String>,
+}
+
+/// Sort key within a phase. Addresses sort by their rendered form, which keeps plans
+/// byte-stable whatever the variant order.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct SortKey {
+    phase: Phase,
+    rank: i32,
+    seq: usize,
+    address: String,
+}
+
+fn tier_rank(tier: Tier) -> i32 {
+    match tier {
+        Tier::Customer => 0,
+        Tier::Project => 1,
+        Tier::Allocation => 2,
+    }
+}
+
+impl Planner<'_> {
+    /// Adds a SLURM change, sorted by `rank` then address within its phase, and records
+    /// it under `account` for the Waldur calls that wait for that account.
+    fn push(&mut self, rank: i32, account: Option<&str>, change: Change) {
+        if let Some(a) = account {
+            self.account_addresses
+                .entry(a.to_string())
+                .or_default()
+                .push(change.address.clone());
+        }
+        let key = SortKey {
+            phase: change.phase,
+            rank,
+            seq: 0,
+            address: change.address.to_string(),
+        };
+        self.changes.push((key, change));
+    }
+
+    fn exists_or_planned(&self, account: &str) -> bool {
+        self.observed.accounts.contains_key(account)
+            || (self.desired.accounts.contains_key(account) && !self.blocked.contains(account))
+    }
+
+    fn finish(mut self) -> Plan {
+        self.changes.sort_by(|a, b| a.0.cmp(&b.0));
+        // Only keep dependencies on changes that are in the plan.
+        let present: BTreeSet<Address> = self
+            .changes
+            .iter()
+            .map(|(_, c)| c.address.clone())
+            .collect();
+        let changes = self
+            .changes
+            .into_iter()
+            .map(|(_, mut c)| {
+                c.depends_on
+                    .retain(|d| present.contains(d) && d != &c.address);
+                c.depends_on.sort_by_key(|a| a.to_string());
+                c.depends_on.dedup();
+                c
+            })
+            .collect();
+        self.diagnostics.sort();
+        self.diagnostics.dedup();
+        Plan::new(&self.observed.cluster, changes, self.diagnostics)
+    }
+}

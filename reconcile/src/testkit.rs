@@ -1,0 +1,103 @@
+//! Builders of small desired and observed worlds, shared by the planner's tests, the
+//! agent's tests and the benchmark, so each states only what its case is about.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::commands::SlurmTarget;
+use crate::diff::PlanContext;
+use crate::explain::Reason;
+use crate::state::{
+    AccountField, AccountSpec, AccountValues, AssocKey, AssocSpec, Observed, ObservedAssoc, Shares,
+    Tier, Value,
+};
+use crate::tres::TresMap;
+
+/// `sacctmgr` in `/usr/bin`, the given cluster, jobs cancelled before removals, `root` as
+/// the fallback default account.
+pub fn context(cluster: &str) -> PlanContext {
+    PlanContext {
+        target: SlurmTarget::new("/usr/bin", Some(cluster)),
+        cancel_jobs: true,
+        fallback_default_account: Some("root".into()),
+    }
+}
+
+/// A reason for builders that need one and tests that do not look at it.
+pub fn reason() -> Reason {
+    Reason::new("test", "test")
+}
+
+/// The three fields every managed account has.
+pub fn text_fields(
+    parent: &str,
+    description: &str,
+    organization: &str,
+) -> BTreeMap<AccountField, Value> {
+    BTreeMap::from([
+        (AccountField::Parent, Value::Text(parent.to_string())),
+        (
+            AccountField::Description,
+            Value::Text(description.to_string()),
+        ),
+        (
+            AccountField::Organization,
+            Value::Text(organization.to_string()),
+        ),
+    ])
+}
+
+/// A desired account with its text fields (organisation = parent) and no other field.
+pub fn account(name: &str, tier: Tier, parent: &str, description: &str) -> AccountSpec {
+    AccountSpec {
+        name: name.to_string(),
+        tier,
+        fields: text_fields(parent, description, parent),
+        fresh: false,
+        reason: reason(),
+    }
+}
+
+/// A desired association without default account, QoS grant or per-user limits.
+pub fn member(account: &str, user: &str) -> AssocSpec {
+    let key = AssocKey::new(account, user, "");
+    AssocSpec {
+        key,
+        default_account: None,
+        qos_grant: None,
+        max_tres_mins: None,
+        reason: reason(),
+    }
+}
+
+/// An association as sacctmgr shows one the agent added: `Share=parent`, nothing else.
+pub fn plain_association() -> ObservedAssoc {
+    ObservedAssoc {
+        fairshare: Shares::Parent,
+        qos: BTreeSet::new(),
+        default_qos: None,
+        max_tres_mins: TresMap::new(),
+    }
+}
+
+/// A cluster holding only its `root` account, with these TRES and QoS.
+pub fn cluster(name: &str, tres: &[&str], qos: &[&str]) -> Observed {
+    let mut root = AccountValues::new_default("root", "");
+    root.parent = None;
+    Observed {
+        cluster: name.to_string(),
+        accounts: BTreeMap::from([("root".to_string(), root)]),
+        tres: tres.iter().map(|s| s.to_string()).collect(),
+        qos: qos.iter().map(|s| s.to_string()).collect(),
+        ..Observed::default()
+    }
+}
+
+/// SLURM's record of an account after the agent wrote `spec`: its defaults, then every
+/// managed field.
+pub fn written(spec: &AccountSpec) -> AccountValues {
+    let mut v = AccountValues::new_default(&spec.name, spec.parent().unwrap_or("root"));
+    for (field, value) in &spec.fields {
+        v.set(*field, value);
+    }
+    v
+}

@@ -1,0 +1,104 @@
+//! `agent run`: the daemon on the live systems, stopped by SIGTERM or Ctrl-C, logging
+//! every pass.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use waldur_slurm_agent::cycle::Pass;
+use waldur_slurm_agent::daemon::{self, Daemon, Settings, SystemClock};
+use waldur_slurm_agent::executor::Status;
+use waldur_slurm_agent::settings::{Invocation, SourceArgs};
+
+use super::Target;
+
+pub async fn run(target: &Target, once: bool, allow_mass_delete: bool) -> Result<ExitCode> {
+    let inv = Invocation::load(
+        &target.config,
+        target.offering.clone(),
+        &SourceArgs::default(),
+    )?;
+    let settings = Settings {
+        allow_mass_delete,
+        selection: target.offering.clone(),
+        once,
+        ..Settings::from_config(&inv.config)
+    };
+    let sides = inv.sides.clone();
+    let observer = |pass: &Pass| log_pass(pass, &sides);
+    let d = Daemon {
+        config: &inv.config,
+        sides: &inv.sides,
+        clock: &SystemClock,
+        settings,
+        observer: &observer,
+    };
+    // The event listener will hold the sending half.
+    let (_wake, wakes) = daemon::wake_channel();
+    let exit = d.run(stop_signal(), wakes).await;
+    Ok(if once && exit.last_problems > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// SIGTERM or Ctrl-C.
+async fn stop_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut sig) => {
+                sig.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("stop requested; finishing the current round");
+}
+
+fn log_pass(pass: &Pass, sides: &waldur_slurm_agent::sides::Sides) {
+    if let Some(why) = &pass.refused {
+        tracing::error!("plan refused: {why}; run `agent reconcile --allow-mass-delete` once");
+    }
+    for g in &pass.groups {
+        for f in &g.read_failures {
+            tracing::error!("{f}; this offering is left out of the cycle");
+        }
+        if let Some(e) = &g.error {
+            tracing::error!(cluster = %g.cluster, "cycle skipped: {e}");
+        }
+        let Some(outcome) = &g.outcome else {
+            if g.plan.as_ref().is_some_and(|p| p.is_empty()) {
+                tracing::info!(cluster = %g.cluster, "in step, nothing to do");
+            }
+            continue;
+        };
+        for (address, status) in &outcome.statuses {
+            match status {
+                Status::Applied => tracing::info!(change = %address, "applied"),
+                Status::Failed { class, message } => {
+                    tracing::warn!(change = %address, %class, %message, "failed")
+                }
+                Status::Skipped { because } => {
+                    tracing::warn!(change = %address, %because, "skipped")
+                }
+            }
+        }
+        tracing::info!(
+            cluster = %g.cluster,
+            changes = outcome.statuses.len(),
+            not_applied = outcome.failed(),
+            elapsed = ?g.durations.apply,
+            "applied plan"
+        );
+    }
+    let counts = sides.counts();
+    tracing::info!(
+        waldur_requests = counts.waldur_requests,
+        processes = ?counts.processes,
+        "round finished"
+    );
+}

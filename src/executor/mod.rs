@@ -1,0 +1,260 @@
+//! Applies a plan: one attempt per change, strictly one writer, over the write traits of
+//! [`crate::sides`].
+//!
+//! Order of work: Waldur calls that come first (approving orders), then the SLURM
+//! changes (one at a time, or as one session for big plans), then the Waldur calls that
+//! report the outcome (backend id, limits, order done).
+//!
+//! Guarantees:
+//! - a change runs only after every change it depends on succeeded; otherwise it is
+//!   skipped, and the rest of the plan still runs;
+//! - when a SLURM change fails for good (fatal, not retryable or blocked), the order that
+//!   waited for it is marked erred with SLURM's message; any other failure leaves the
+//!   order for the next cycle;
+//! - every change ends applied, failed (with its class and message) or skipped.
+//!
+//! The executor never decides what to change: the plan carries every argv and request.
+
+mod ledger;
+#[cfg(test)]
+mod tests;
+
+use std::future::Future;
+
+use agent_config::ApplyMode;
+use agent_observed::answers::FailureClass;
+use agent_reconcile::plan::{Change, Command, Kind, Phase, Plan};
+use serde_json::json;
+
+use crate::sides::{SlurmWrites, WaldurWrites};
+use ledger::{Ledger, RootCause};
+pub use ledger::{Outcome, Status, Tally};
+
+/// Why Waldur calls are not made when Waldur was read from a snapshot.
+const NO_WALDUR_WRITER: &str =
+    "Waldur calls need the live Waldur source (snapshot mode reads only)";
+
+/// Number of sacctmgr commands above which `auto` mode uses one stdin session.
+pub const AUTO_BATCH_THRESHOLD: usize = 50;
+
+fn sacctmgr_commands(plan: &Plan) -> usize {
+    plan.changes
+        .iter()
+        .flat_map(|c| &c.commands)
+        .filter(|c| {
+            matches!(
+                c,
+                Command::Slurm {
+                    best_effort: false,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+/// The mode a plan is applied in: `auto` is a session above the threshold.
+pub fn effective_mode(mode: ApplyMode, plan: &Plan) -> ApplyMode {
+    match mode {
+        ApplyMode::Auto if sacctmgr_commands(plan) > AUTO_BATCH_THRESHOLD => ApplyMode::Batch,
+        ApplyMode::Auto => ApplyMode::PerChange,
+        other => other,
+    }
+}
+
+/// Progress callback: (changes done, total).
+pub type Progress<'a> = &'a (dyn Fn(usize, usize) + Sync);
+
+pub struct Executor<'a> {
+    pub slurm: &'a dyn SlurmWrites,
+    /// `None` when Waldur was read from a snapshot: its calls are skipped.
+    pub waldur: Option<&'a dyn WaldurWrites>,
+    pub progress: Option<Progress<'a>>,
+}
+
+impl Executor<'_> {
+    /// Applies `plan`. In batch mode `replan` is called after the session to find what did
+    /// not take effect; those changes are then run one by one for exact messages.
+    pub async fn apply<F, Fut>(&self, plan: &Plan, mode: ApplyMode, replan: F) -> Outcome
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Plan>>,
+    {
+        let total = plan.changes.len();
+        let mut done = 0;
+        let mut ledger = Ledger::default();
+        let tick = |done: usize| {
+            if let Some(p) = self.progress {
+                p(done, total);
+            }
+        };
+        let (before, rest): (Vec<&Change>, Vec<&Change>) = plan
+            .changes
+            .iter()
+            .partition(|c| c.phase == Phase::WaldurBefore);
+        let (after, slurm): (Vec<&Change>, Vec<&Change>) =
+            rest.into_iter().partition(|c| c.kind == Kind::Waldur);
+
+        for change in before {
+            self.apply_waldur(change, &mut ledger).await;
+            done += 1;
+            tick(done);
+        }
+        match effective_mode(mode, plan) {
+            ApplyMode::Batch if !slurm.is_empty() => {
+                self.apply_batch(&slurm, &mut ledger, replan).await;
+                done += slurm.len();
+                tick(done);
+            }
+            _ => {
+                for change in slurm {
+                    self.apply_slurm(change, &mut ledger).await;
+                    done += 1;
+                    tick(done);
+                }
+            }
+        }
+        for change in after {
+            self.apply_waldur(change, &mut ledger).await;
+            done += 1;
+            tick(done);
+        }
+        ledger.outcome(plan)
+    }
+
+    async fn apply_slurm(&self, change: &Change, ledger: &mut Ledger) {
+        if let Some(cause) = ledger.unmet(change) {
+            let because = format!("{} did not apply", cause.address);
+            ledger.record(&change.address, Status::Skipped { because }, Some(cause));
+            return;
+        }
+        match self.slurm.apply(change).await {
+            Ok(()) => ledger.record(&change.address, Status::Applied, None),
+            Err(f) => ledger.record(
+                &change.address,
+                Status::Failed {
+                    class: f.class,
+                    message: f.message,
+                },
+                None,
+            ),
+        }
+    }
+
+    /// Every SLURM change in one session. sacctmgr does not say which line failed, so the
+    /// re-plan tells what is left, and the leftovers run one by one to get each one's
+    /// message.
+    async fn apply_batch<F, Fut>(&self, changes: &[&Change], ledger: &mut Ledger, replan: F)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Plan>>,
+    {
+        self.slurm.apply_session(changes).await;
+        let leftovers = match replan().await {
+            Ok(p) => p,
+            Err(e) => {
+                // Without a fresh view nothing can be confirmed: report every change as
+                // unknown (retryable) so no order is marked done or erred on a guess.
+                let message = format!("could not verify the batch: {e:#}");
+                for c in changes {
+                    ledger.record(
+                        &c.address,
+                        Status::Failed {
+                            class: FailureClass::Retryable,
+                            message: message.clone(),
+                        },
+                        None,
+                    );
+                }
+                return;
+            }
+        };
+        let left: Vec<&Change> = leftovers
+            .changes
+            .iter()
+            .filter(|c| c.kind != Kind::Waldur)
+            .collect();
+        if !left.is_empty() && left.len() >= changes.len() {
+            tracing::warn!(
+                changes = left.len(),
+                "the sacctmgr session changed nothing; running the changes one by one (if this sacctmgr cannot read commands from stdin, set agent.apply_mode: per-change)"
+            );
+        }
+        let mut retry_ledger = Ledger::default();
+        for change in left {
+            self.apply_slurm(change, &mut retry_ledger).await;
+        }
+        for change in changes {
+            match retry_ledger.take(&change.address) {
+                Some((status, cause)) => ledger.record(&change.address, status, cause),
+                None => ledger.record(&change.address, Status::Applied, None),
+            }
+        }
+    }
+
+    async fn apply_waldur(&self, change: &Change, ledger: &mut Ledger) {
+        let Some(waldur) = self.waldur else {
+            let cause = RootCause {
+                address: change.address.clone(),
+                class: FailureClass::Retryable,
+                message: NO_WALDUR_WRITER.into(),
+            };
+            let because = NO_WALDUR_WRITER.to_string();
+            ledger.record(&change.address, Status::Skipped { because }, Some(cause));
+            return;
+        };
+        if let Some(cause) = ledger.unmet(change) {
+            let mut because = format!("{} did not apply", cause.address);
+            // Only SLURM failures err an order: a Waldur call that failed is retried next
+            // cycle instead, since the SLURM side is in place.
+            if cause.class == FailureClass::Fatal && !cause.address.is_waldur() {
+                if let Some(note) = self.err_order(waldur, change, &cause).await {
+                    because.push_str(&note);
+                }
+            }
+            ledger.record(&change.address, Status::Skipped { because }, Some(cause));
+            return;
+        }
+        for cmd in &change.commands {
+            let Command::Waldur {
+                offering,
+                method,
+                path,
+                body,
+            } = cmd
+            else {
+                continue;
+            };
+            if let Err(f) = waldur.call(offering, method, path, body.as_ref()).await {
+                let status = Status::Failed {
+                    class: f.class,
+                    message: f.message,
+                };
+                ledger.record(&change.address, status, None);
+                return;
+            }
+        }
+        ledger.record(&change.address, Status::Applied, None);
+    }
+
+    /// Sends the change's `on_failure` call (an order's `set_state_erred`) with the SLURM
+    /// failure behind it; returns what to add to the skip note.
+    async fn err_order(
+        &self,
+        waldur: &dyn WaldurWrites,
+        change: &Change,
+        cause: &RootCause,
+    ) -> Option<String> {
+        let Some(Command::Waldur { offering, path, .. }) = &change.on_failure else {
+            return None;
+        };
+        let message = format!("SLURM change {} failed: {}", cause.address, cause.message);
+        let body = json!({ "error_message": message, "error_traceback": "" });
+        Some(
+            match waldur.call(offering, "POST", path, Some(&body)).await {
+                Ok(()) => "; the order is marked erred".to_string(),
+                Err(f) => format!("; marking the order erred failed: {}", f.message),
+            },
+        )
+    }
+}

@@ -1,0 +1,23 @@
+//! waldur-slurm-agent as a library: everything but argument parsing and printing, which
+//! the binary does (`main.rs` and `cli/`, not part of this library).
+//!
+//! Data flows one way: sources -> snapshots -> plan -> executor.
+//! - [`settings`]: a command's flags and config file resolved into one [`settings::Invocation`];
+//! - [`sides`]: Waldur and SLURM behind small read/write traits: live, recorded, in memory;
+//! - [`groups`]: offerings grouped by SLURM target, and a group's desired and observed state;
+//! - [`executor`]: applies a plan over the write traits (phases, dependencies, failure classes);
+//! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify) -> [`cycle::GroupReport`];
+//! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;
+//! - [`diagnose`]: one account, SLURM next to Waldur, as a diff with its fix commands;
+//! - [`usage`]: usage from sacct submitted to Waldur per billing month.
+//!
+//! Where the coming features go: docs/architecture.md.
+
+pub mod cycle;
+pub mod daemon;
+pub mod diagnose;
+pub mod executor;
+pub mod groups;
+pub mod settings;
+pub mod sides;
+pub mod usage;

@@ -1,0 +1,102 @@
+//! What one command works with, resolved once from its flags and the config file: the
+//! validated configuration, the offering selection, and the two sides (live, or read
+//! from a snapshot).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use agent_config::{Config, Problem};
+use agent_observed::Runner;
+use anyhow::{Context, Result};
+
+use crate::groups::{self, Group};
+use crate::sides::live::{LiveSlurm, LiveWaldur, WaldurClients};
+use crate::sides::snapshot::{SnapshotSlurm, SnapshotWaldur};
+use crate::sides::Sides;
+
+/// Where the two sides are read from.
+#[derive(Debug, Clone, Default)]
+pub struct SourceArgs {
+    /// Both sides from a recorded snapshot directory (DIR/waldur, DIR/slurm).
+    pub from_snapshot: Option<PathBuf>,
+    /// Waldur from a snapshot, SLURM live.
+    pub waldur_snapshot: Option<PathBuf>,
+}
+
+/// A loaded command context.
+pub struct Invocation {
+    pub config_path: PathBuf,
+    pub config: Config,
+    /// Keys the file has that this agent ignores, and other notes from loading.
+    pub warnings: Vec<Problem>,
+    /// `--offering NAME|UUID`.
+    pub selection: Option<String>,
+    pub sides: Sides,
+}
+
+impl Invocation {
+    /// Loads and validates the config and sets up the sides; logs the config warnings.
+    pub fn load(config: &Path, selection: Option<String>, sources: &SourceArgs) -> Result<Self> {
+        let loaded = agent_config::load(config)?;
+        for w in &loaded.warnings {
+            tracing::warn!("{}: {w}", config.display());
+        }
+        let sides = sides(&loaded.config, sources)?;
+        Ok(Invocation {
+            config_path: config.to_path_buf(),
+            config: loaded.config,
+            warnings: loaded.warnings,
+            selection,
+            sides,
+        })
+    }
+
+    /// The selected offerings, grouped by SLURM target.
+    pub fn groups(&self) -> Result<Vec<Group<'_>>> {
+        groups::groups(&self.config, self.selection.as_deref())
+    }
+
+    /// Whether SLURM is the live cluster (and so can be written).
+    pub fn slurm_is_live(&self) -> bool {
+        self.sides.slurm_writes.is_some()
+    }
+}
+
+/// The live sides, or the recorded ones `sources` names.
+pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
+    let live_slurm = || {
+        let slurm = Arc::new(LiveSlurm {
+            runner: Arc::new(Runner::new(config.agent.command_timeout)),
+        });
+        (slurm.clone(), slurm)
+    };
+    Ok(match (&sources.from_snapshot, &sources.waldur_snapshot) {
+        (Some(dir), _) => Sides {
+            waldur: Arc::new(SnapshotWaldur { dir: dir.clone() }),
+            waldur_writes: None,
+            slurm: Arc::new(SnapshotSlurm { dir: dir.clone() }),
+            slurm_writes: None,
+        },
+        (None, Some(dir)) => {
+            let (reads, writes) = live_slurm();
+            Sides {
+                waldur: Arc::new(SnapshotWaldur { dir: dir.clone() }),
+                waldur_writes: None,
+                slurm: reads,
+                slurm_writes: Some(writes),
+            }
+        }
+        (None, None) => {
+            let clients =
+                Arc::new(WaldurClients::new(config).context("setting up the Waldur client")?);
+            let waldur = Arc::new(LiveWaldur { clients });
+            let (reads, writes) = live_slurm();
+            Sides {
+                waldur: waldur.clone(),
+                waldur_writes: Some(waldur),
+                slurm: reads,
+                slurm_writes: Some(writes),
+            }
+        }
+    })
+}

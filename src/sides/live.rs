@@ -1,0 +1,231 @@
+//! The live systems: Waldur over HTTP (one client per offering; offerings with the same
+//! URL and token share one, and with it the bound on concurrent requests) and SLURM
+//! through sacctmgr, one writer, argv only.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use agent_config::{Config, Offering};
+use agent_desired::client::{ClientError, ClientSettings, WaldurClient};
+use agent_desired::fetch::{self, FetchOptions};
+use agent_desired::WaldurDocs;
+use agent_observed::answers::{classify, is_noop, FailureClass};
+use agent_observed::{RunError, Runner};
+use agent_reconcile::commands::SlurmTarget;
+use agent_reconcile::plan::{Change, Command};
+use agent_reconcile::{render, Observed};
+use anyhow::Context;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use serde_json::Value;
+
+use super::{Failure, SlurmReads, SlurmWrites, WaldurReads, WaldurWrites};
+
+/// One Waldur client per configured offering.
+pub struct WaldurClients {
+    by_offering: BTreeMap<String, WaldurClient>,
+    distinct: Vec<WaldurClient>,
+}
+
+impl WaldurClients {
+    pub fn new(config: &Config) -> Result<Self, ClientError> {
+        let mut by_offering = BTreeMap::new();
+        let mut shared: Vec<((String, String, bool), WaldurClient)> = Vec::new();
+        for o in &config.offerings {
+            let key = (
+                o.api_url.clone(),
+                o.api_token.expose().to_string(),
+                o.verify_ssl,
+            );
+            let client = match shared.iter().find(|(k, _)| *k == key) {
+                Some((_, c)) => c.clone(),
+                None => {
+                    let mut settings = ClientSettings::new(&o.api_url, o.api_token.clone());
+                    settings.verify_ssl = o.verify_ssl;
+                    settings.timeout = config.agent.http_timeout;
+                    settings.retry.attempts = config.agent.http_attempts;
+                    let c = WaldurClient::new(&settings)?;
+                    shared.push((key, c.clone()));
+                    c
+                }
+            };
+            by_offering.insert(o.uuid.clone(), client);
+        }
+        Ok(WaldurClients {
+            by_offering,
+            distinct: shared.into_iter().map(|(_, c)| c).collect(),
+        })
+    }
+
+    pub fn get(&self, offering_uuid: &str) -> Option<&WaldurClient> {
+        self.by_offering.get(offering_uuid)
+    }
+
+    /// The client of an offering, or an error naming it.
+    pub fn of(&self, offering: &Offering) -> anyhow::Result<&WaldurClient> {
+        self.get(&offering.uuid)
+            .with_context(|| format!("no Waldur client for offering {:?}", offering.name))
+    }
+
+    /// HTTP requests sent so far, over all clients.
+    pub fn request_count(&self) -> u64 {
+        self.distinct.iter().map(|c| c.request_count()).sum()
+    }
+}
+
+/// Waldur, live.
+pub struct LiveWaldur {
+    pub clients: Arc<WaldurClients>,
+}
+
+impl WaldurReads for LiveWaldur {
+    fn docs<'a>(&'a self, offering: &'a Offering) -> BoxFuture<'a, anyhow::Result<WaldurDocs>> {
+        async move {
+            let client = self.clients.of(offering)?;
+            fetch::fetch_docs(client, &offering.uuid, FetchOptions::default())
+                .await
+                .with_context(|| format!("offering {:?}", offering.name))
+        }
+        .boxed()
+    }
+
+    fn is_live(&self) -> bool {
+        true
+    }
+
+    fn requests(&self) -> u64 {
+        self.clients.request_count()
+    }
+}
+
+impl WaldurWrites for LiveWaldur {
+    fn call<'a>(
+        &'a self,
+        offering: &'a str,
+        method: &'a str,
+        path: &'a str,
+        body: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<(), Failure>> {
+        async move {
+            let Some(client) = self.clients.get(offering) else {
+                return Err(Failure::new(
+                    FailureClass::Fatal,
+                    format!("the plan names offering {offering:?}, which is not configured"),
+                ));
+            };
+            match client.call(method, path, body).await {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    let class = if e.is_transient() {
+                        FailureClass::Retryable
+                    } else {
+                        FailureClass::Fatal
+                    };
+                    Err(Failure::new(class, e.to_string()))
+                }
+            }
+        }
+        .boxed()
+    }
+}
+
+/// SLURM, live: the bulk reads and the writes, through one runner (its counters are the
+/// cycle's process counts).
+pub struct LiveSlurm {
+    pub runner: Arc<Runner>,
+}
+
+impl LiveSlurm {
+    async fn run(&self, argv: &[String]) -> Result<(), Failure> {
+        match self.runner.run(argv, None).await {
+            Ok(out) if out.success() => Ok(()),
+            Ok(out) if is_noop(&out.stdout, &out.stderr) => Ok(()),
+            Ok(out) => {
+                let msg = out.message();
+                Err(Failure::new(classify(&msg), msg))
+            }
+            Err(e @ RunError::Timeout { .. }) => {
+                Err(Failure::new(FailureClass::Retryable, e.to_string()))
+            }
+            Err(e) => Err(Failure::new(FailureClass::Fatal, e.to_string())),
+        }
+    }
+}
+
+impl SlurmReads for LiveSlurm {
+    fn observe<'a>(&'a self, target: &'a SlurmTarget) -> BoxFuture<'a, anyhow::Result<Observed>> {
+        async move {
+            agent_observed::observe(&self.runner, target)
+                .await
+                .context("reading SLURM")
+        }
+        .boxed()
+    }
+
+    fn processes(&self) -> BTreeMap<String, u64> {
+        self.runner.counts()
+    }
+}
+
+impl SlurmWrites for LiveSlurm {
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), Failure>> {
+        async move {
+            for cmd in &change.commands {
+                let Command::Slurm { argv, best_effort } = cmd else {
+                    continue;
+                };
+                if let Err(failure) = self.run(argv).await {
+                    if *best_effort {
+                        tracing::warn!(change = %change.address, message = %failure.message, "best-effort command failed; continuing");
+                        continue;
+                    }
+                    return Err(failure);
+                }
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    /// Job cancellations first (one scancel each), then every sacctmgr command in one
+    /// `sacctmgr -i` stdin session over a single database connection.
+    fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, ()> {
+        async move {
+            let mut lines = Vec::new();
+            let mut sacctmgr = None;
+            for change in changes {
+                for cmd in &change.commands {
+                    match cmd {
+                        Command::Slurm {
+                            argv,
+                            best_effort: true,
+                        } => {
+                            if let Err(failure) = self.run(argv).await {
+                                tracing::warn!(change = %change.address, message = %failure.message, "best-effort command failed; continuing");
+                            }
+                        }
+                        Command::Slurm { argv, .. } => {
+                            sacctmgr.get_or_insert_with(|| argv[0].clone());
+                            lines.push(argv.as_slice());
+                        }
+                        Command::Waldur { .. } => {}
+                    }
+                }
+            }
+            let Some(program) = sacctmgr else { return };
+            let mut input = render::sacctmgr_session(&lines).join("\n");
+            input.push_str("\nexit\n");
+            let argv = vec![program, "-i".to_string()];
+            match self.runner.run(&argv, Some(&input)).await {
+                Ok(out) if !out.success() => {
+                    tracing::warn!(stderr = %out.stderr.trim(), "the sacctmgr session reported errors; re-planning to find what is left")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the sacctmgr session did not run; re-planning")
+                }
+            }
+        }
+        .boxed()
+    }
+}

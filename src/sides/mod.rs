@@ -1,0 +1,139 @@
+//! The two systems a cycle talks to, each behind two small traits: reading and writing
+//! Waldur, reading and writing SLURM. The cycle, the executor and the daemon see only the
+//! traits, so they run the same against the live systems, recorded snapshots (read
+//! only) and the in-memory systems the in-process tests use.
+//!
+//! - [`live`]: Waldur over HTTP, SLURM through sacctmgr (the only writers in production);
+//! - [`snapshot`]: both sides read from recorded files;
+//! - [`memory`]: both sides held in memory, applying what is written (tests).
+
+pub mod live;
+pub mod memory;
+pub mod snapshot;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use agent_config::Offering;
+use agent_desired::WaldurDocs;
+use agent_observed::answers::FailureClass;
+use agent_reconcile::commands::SlurmTarget;
+use agent_reconcile::plan::Change;
+use agent_reconcile::Observed;
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+/// A write that did not happen, classified so the executor knows what follows from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub class: FailureClass,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(class: FailureClass, message: impl Into<String>) -> Self {
+        Failure {
+            class,
+            message: message.into(),
+        }
+    }
+}
+
+/// Where the desired state's documents come from.
+pub trait WaldurReads: Send + Sync {
+    /// Every document of one offering, read whole.
+    fn docs<'a>(&'a self, offering: &'a Offering) -> BoxFuture<'a, anyhow::Result<WaldurDocs>>;
+    /// A live read that fails leaves its offering out of the cycle; a recorded snapshot
+    /// that cannot be read is a usage error that stops the command.
+    fn is_live(&self) -> bool;
+    /// HTTP requests sent so far.
+    fn requests(&self) -> u64 {
+        0
+    }
+}
+
+/// The Waldur calls of a plan.
+pub trait WaldurWrites: Send + Sync {
+    fn call<'a>(
+        &'a self,
+        offering: &'a str,
+        method: &'a str,
+        path: &'a str,
+        body: Option<&'a Value>,
+    ) -> BoxFuture<'a, Result<(), Failure>>;
+}
+
+/// Where the observed state comes from.
+pub trait SlurmReads: Send + Sync {
+    fn observe<'a>(&'a self, target: &'a SlurmTarget) -> BoxFuture<'a, anyhow::Result<Observed>>;
+    /// SLURM processes run so far, per program.
+    fn processes(&self) -> BTreeMap<String, u64> {
+        BTreeMap::new()
+    }
+}
+
+/// The SLURM changes of a plan.
+pub trait SlurmWrites: Send + Sync {
+    /// Makes one change happen: its commands in order; a best-effort command (job
+    /// cancellation) may fail without failing the change.
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), Failure>>;
+    /// Runs many changes over one session. What took effect is not reported here: the
+    /// executor finds out by observing again.
+    fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, ()>;
+}
+
+/// Both systems as one cycle sees them. A side without a writer is read only.
+#[derive(Clone)]
+pub struct Sides {
+    pub waldur: Arc<dyn WaldurReads>,
+    pub waldur_writes: Option<Arc<dyn WaldurWrites>>,
+    pub slurm: Arc<dyn SlurmReads>,
+    pub slurm_writes: Option<Arc<dyn SlurmWrites>>,
+}
+
+impl Sides {
+    /// Work done against both systems so far.
+    pub fn counts(&self) -> Counts {
+        Counts {
+            waldur_requests: self.waldur.requests(),
+            processes: self.slurm.processes(),
+        }
+    }
+}
+
+/// Requests and processes, for reports, logs and the benchmark.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Counts {
+    pub waldur_requests: u64,
+    pub processes: BTreeMap<String, u64>,
+}
+
+impl Counts {
+    /// Both together.
+    pub fn plus(&self, other: &Counts) -> Counts {
+        let mut processes = self.processes.clone();
+        for (p, n) in &other.processes {
+            *processes.entry(p.clone()).or_default() += n;
+        }
+        Counts {
+            waldur_requests: self.waldur_requests + other.waldur_requests,
+            processes,
+        }
+    }
+
+    /// What was done between `earlier` and `self`.
+    pub fn since(&self, earlier: &Counts) -> Counts {
+        Counts {
+            waldur_requests: self.waldur_requests.saturating_sub(earlier.waldur_requests),
+            processes: self
+                .processes
+                .iter()
+                .map(|(p, n)| {
+                    let before = earlier.processes.get(p).copied().unwrap_or(0);
+                    (p.clone(), n.saturating_sub(before))
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect(),
+        }
+    }
+}
