@@ -1,5 +1,6 @@
 use super::*;
 use crate::waldur::{Offering, TeamMember};
+use agent_reconcile::state::{AccountField, AssocKey, Value};
 
 fn config() -> OfferingConfig {
     let yaml = r#"
