@@ -11,12 +11,12 @@ use agent_reconcile::tres::TresMap;
 
 use super::Builder;
 use crate::limits::{self, LimitInputs};
-use crate::waldur::{hex, Order, Resource};
+use crate::waldur::{hex, Order, OrderKind, Resource};
 
 impl Builder<'_> {
     pub(super) fn allocation(&mut self, r: &Resource, order: Option<&Order>) {
         let Some(p) = self.placement(r) else {
-            if let Some(o) = order.filter(|o| o.kind == "Create" || o.kind == "Restore") {
+            if let Some(o) = order.filter(|o| o.kind.provisions()) {
                 self.fail_order(r, o);
             }
             return;
@@ -25,7 +25,7 @@ impl Builder<'_> {
         let s = &self.cfg.slurm;
         let mut fields = Self::text_fields(&p.project, &r.name, &p.project, &p.allocation);
         let waldur_limits = match order {
-            Some(o) if o.kind == "Update" && !o.limits.is_empty() => &o.limits,
+            Some(o) if o.kind == OrderKind::Update && !o.limits.is_empty() => &o.limits,
             _ => &r.limits,
         };
         if !s.periodic_limits.enabled {
@@ -49,7 +49,7 @@ impl Builder<'_> {
             name: p.allocation.clone(),
             tier: Tier::Allocation,
             fields,
-            fresh: order.is_some_and(|o| o.kind == "Create") && r.backend_id().is_none(),
+            fresh: order.is_some_and(|o| o.kind == OrderKind::Create) && r.backend_id().is_none(),
             reason: self.resource_reason(r, "allocation of"),
         });
         if !r.restrict_member_access {

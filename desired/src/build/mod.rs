@@ -15,7 +15,7 @@ use agent_config::{DefaultAccountPolicy, Offering as OfferingConfig};
 use agent_reconcile::plan::Diagnostic;
 use agent_reconcile::state::Desired;
 
-use crate::waldur::{hex, Order, Resource, WaldurDocs};
+use crate::waldur::{hex, Order, OrderKind, Resource, WaldurDocs};
 
 /// Resource states whose accounts must exist (Updating/Terminating: an order is in flight
 /// on a provisioned resource).
@@ -78,12 +78,12 @@ impl Builder<'_> {
     }
 
     fn resource(&mut self, r: &Resource, order: Option<&Order>) {
-        let kind = order.map(|o| o.kind.as_str());
+        let kind = order.map(|o| &o.kind);
         let live = LIVE_STATES.contains(&r.state.as_str()) && r.backend_id().is_some();
         match kind {
-            Some("Create") | Some("Restore") => self.allocation(r, order),
-            Some("Terminate") => self.terminate(r, order.expect("order")),
-            Some("Update") if live => self.allocation(r, order),
+            Some(OrderKind::Create | OrderKind::Restore) => self.allocation(r, order),
+            Some(OrderKind::Terminate) => self.terminate(r, order.expect("order")),
+            Some(OrderKind::Update) if live => self.allocation(r, order),
             _ if live => self.allocation(r, None),
             _ => {}
         }

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::Builder;
 use crate::limits;
-use crate::waldur::{hex, Order, Resource, WaldurDocs};
+use crate::waldur::{hex, Order, OrderKind, OrderState, Resource, WaldurDocs};
 
 /// Open orders keyed by resource; orders not in pending-provider/executing are ignored.
 pub(super) fn by_resource<'d>(
@@ -20,13 +20,13 @@ pub(super) fn by_resource<'d>(
     let mut orders: Vec<&Order> = docs.orders.iter().collect();
     orders.sort_by(|a, b| a.uuid.cmp(&b.uuid));
     for o in orders {
-        if !["pending-provider", "executing"].contains(&o.state.as_str()) {
+        if !OrderState::DRIVEN.contains(&o.state) {
             continue;
         }
-        if !["Create", "Update", "Terminate", "Restore"].contains(&o.kind.as_str()) {
+        if let OrderKind::Other(kind) = &o.kind {
             diagnostics.push(Diagnostic::warning(
                 "unknown_order_type",
-                format!("order {} has unknown type {:?}; skipped", o.uuid, o.kind),
+                format!("order {} has unknown type {kind:?}; skipped", o.uuid),
             ));
             continue;
         }
@@ -75,7 +75,7 @@ impl Builder<'_> {
     /// `approve_by_provider` for an order still waiting for the provider; returns the call's
     /// id for the calls that must follow it.
     fn approve_if_pending(&mut self, r: &Resource, order: &Order) -> Option<String> {
-        if order.state != "pending-provider" {
+        if order.state != OrderState::PendingProvider {
             return None;
         }
         let o = hex(&order.uuid);
@@ -111,7 +111,7 @@ impl Builder<'_> {
             .collect();
         let reason = |text: String| Reason::new("waldur_order", text);
         let mut done_after: Vec<String> = self.approve_if_pending(r, order).into_iter().collect();
-        if order.kind == "Create" || order.kind == "Restore" {
+        if order.kind.provisions() {
             if r.backend_id() != Some(account) {
                 self.out.waldur_calls.push(WaldurCall {
                     id: format!("resource/{res}/set_backend_id"),
