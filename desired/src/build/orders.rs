@@ -7,6 +7,7 @@ use agent_reconcile::plan::{Diagnostic, Reason};
 use agent_reconcile::state::{Stage, WaldurCall};
 use serde_json::json;
 
+use super::calls::On;
 use super::Builder;
 use crate::limits;
 use crate::waldur::{hex, Order, OrderKind, OrderState, Resource, WaldurDocs};
@@ -55,20 +56,20 @@ impl Builder<'_> {
             .map(|d| d.text.clone())
             .unwrap_or_else(|| format!("resource {:?} cannot be placed in SLURM", r.name));
         let after: Vec<String> = self.approve_if_pending(r, order).into_iter().collect();
-        self.out.waldur_calls.push(WaldurCall {
-            id: format!("order/{o}/set_state_erred"),
-            method: "POST".into(),
-            path: format!("/api/marketplace-orders/{o}/set_state_erred/"),
-            body: Some(json!({ "error_message": message, "error_traceback": "" })),
-            stage: Stage::After,
-            accounts: vec![],
-            after_calls: after,
-            reason: Reason::new(
+        let call = self.post(
+            On::Order(&o),
+            "set_state_erred",
+            Some(json!({ "error_message": message, "error_traceback": "" })),
+            Stage::After,
+            vec![],
+            Reason::new(
                 "waldur_order",
                 format!("{} order {o} cannot be carried out: {message}", order.kind),
             ),
-            offering: self.cfg.uuid.clone(),
-            on_failure: None,
+        );
+        self.out.waldur_calls.push(WaldurCall {
+            after_calls: after,
+            ..call
         });
     }
 
@@ -79,25 +80,22 @@ impl Builder<'_> {
             return None;
         }
         let o = hex(&order.uuid);
-        let id = format!("order/{o}/approve_by_provider");
-        self.out.waldur_calls.push(WaldurCall {
-            id: id.clone(),
-            method: "POST".into(),
-            path: format!("/api/marketplace-orders/{o}/approve_by_provider/"),
-            body: Some(json!({})),
-            stage: Stage::Before,
-            accounts: vec![],
-            after_calls: vec![],
-            reason: Reason::new(
+        let call = self.post(
+            On::Order(&o),
+            "approve_by_provider",
+            Some(json!({})),
+            Stage::Before,
+            vec![],
+            Reason::new(
                 "waldur_order",
                 format!(
                     "{} order {o} for {:?} awaits the provider",
                     order.kind, r.name
                 ),
             ),
-            offering: self.cfg.uuid.clone(),
-            on_failure: None,
-        });
+        );
+        let id = call.id.clone();
+        self.out.waldur_calls.push(call);
         Some(id)
     }
 
@@ -113,53 +111,47 @@ impl Builder<'_> {
         let mut done_after: Vec<String> = self.approve_if_pending(r, order).into_iter().collect();
         if order.kind.provisions() {
             if r.backend_id() != Some(account) {
-                self.out.waldur_calls.push(WaldurCall {
-                    id: format!("resource/{res}/set_backend_id"),
-                    method: "POST".into(),
-                    path: format!("/api/marketplace-provider-resources/{res}/set_backend_id/"),
-                    body: Some(json!({ "backend_id": account })),
-                    stage: Stage::After,
-                    accounts: accounts.clone(),
-                    after_calls: vec![],
-                    reason: reason(format!(
+                let call = self.post(
+                    On::Resource(&res),
+                    "set_backend_id",
+                    Some(json!({ "backend_id": account })),
+                    Stage::After,
+                    accounts.clone(),
+                    reason(format!(
                         "record SLURM account {account} as the backend id of {:?}",
                         r.name
                     )),
-                    offering: self.cfg.uuid.clone(),
-                    on_failure: None,
-                });
-                done_after.push(format!("resource/{res}/set_backend_id"));
+                );
+                done_after.push(call.id.clone());
+                self.out.waldur_calls.push(call);
             }
             let reported = limits::reported_limits(&self.cfg.components, &r.limits);
             if !reported.is_empty() {
-                self.out.waldur_calls.push(WaldurCall {
-                    id: format!("resource/{res}/set_limits"),
-                    method: "POST".into(),
-                    path: format!("/api/marketplace-provider-resources/{res}/set_limits/"),
-                    body: Some(json!({ "limits": reported })),
-                    stage: Stage::After,
-                    accounts: accounts.clone(),
-                    after_calls: vec![],
-                    reason: reason(format!("report the limits applied to {account}")),
-                    offering: self.cfg.uuid.clone(),
-                    on_failure: None,
-                });
+                self.out.waldur_calls.push(self.post(
+                    On::Resource(&res),
+                    "set_limits",
+                    Some(json!({ "limits": reported })),
+                    Stage::After,
+                    accounts.clone(),
+                    reason(format!("report the limits applied to {account}")),
+                ));
             }
         }
-        self.out.waldur_calls.push(WaldurCall {
-            id: format!("order/{o}/set_state_done"),
-            method: "POST".into(),
-            path: format!("/api/marketplace-orders/{o}/set_state_done/"),
-            body: None,
-            stage: Stage::After,
+        let call = self.post(
+            On::Order(&o),
+            "set_state_done",
+            None,
+            Stage::After,
             accounts,
-            after_calls: done_after,
-            reason: reason(format!(
+            reason(format!(
                 "{} order {o} for {:?} is complete once SLURM matches",
                 order.kind, r.name
             )),
-            offering: self.cfg.uuid.clone(),
-            on_failure: Some(format!("/api/marketplace-orders/{o}/set_state_erred/")),
+        );
+        self.out.waldur_calls.push(WaldurCall {
+            after_calls: done_after,
+            on_failure: Some(On::Order(&o).path("set_state_erred")),
+            ..call
         });
     }
 }
