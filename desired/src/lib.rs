@@ -1,11 +1,13 @@
 //! The desired side: what SLURM should hold according to Waldur.
 //!
-//! - [`waldur`]: the Waldur documents the agent reads (offering, resources, teams, orders),
-//!   in the real API's JSON shapes, with the fields the agent relies on required;
+//! - [`waldur`]: the Waldur documents read (offering, resources, teams, orders), API-shaped;
+//! - [`client`]: the Waldur REST client (token auth, pagination, retries, readable errors);
+//! - [`fetch`]: reads one offering's documents from a live Waldur;
 //! - [`snapshot`]: loads those documents from a recorded snapshot directory;
-//! - [`limits`]: Waldur limits -> SLURM TRES-minutes (unit factors, usage-type fixed
-//!   limits, prepaid months, component mapping);
-//! - [`build`]: the pure function from documents + config to [`agent_reconcile::Desired`].
+//! - [`limits`]: Waldur limits -> SLURM TRES-minutes (unit factors, prepaid, components);
+//! - [`build`](mod@build): documents + config -> [`agent_reconcile::Desired`], pure;
+//! - [`usage`]: SLURM usage -> Waldur component amounts (the reverse of [`limits`]);
+//! - [`report`]: the usage calls to send Waldur for one resource and billing period.
 
 pub mod build;
 pub mod client;
