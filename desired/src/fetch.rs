@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::{ClientError, WaldurClient};
-use crate::waldur::{hex, Offering, Order, Resource, TeamMember, UserUsageLimit, WaldurDocs};
+use crate::waldur::{
+    hex, Offering, Order, OrderState, Resource, TeamMember, UserUsageLimit, WaldurDocs,
+};
 
 /// Resource states the agent acts on: live ones and those with an order in flight.
 pub const RESOURCE_STATES: [&str; 5] = ["OK", "Erred", "Creating", "Updating", "Terminating"];
@@ -38,9 +40,6 @@ pub const RESOURCE_FIELDS: [&str; 19] = [
     "created",
     "end_date",
 ];
-
-/// Order states the agent drives.
-pub const ORDER_STATES: [&str; 2] = ["pending-provider", "executing"];
 
 /// A read that failed, and which one.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +83,7 @@ pub async fn fetch_docs(
         .chain(RESOURCE_FIELDS.iter().map(|f| ("field", f.to_string())))
         .collect();
     let orders_query: Vec<(&str, String)> = std::iter::once(("offering_uuid", off.clone()))
-        .chain(ORDER_STATES.iter().map(|s| ("state", s.to_string())))
+        .chain(OrderState::DRIVEN.iter().map(|s| ("state", s.to_string())))
         .collect();
     let (offering, mut resources, orders) = tokio::try_join!(
         async {

@@ -8,7 +8,7 @@
 //! - [`snapshot`]: loads the same documents from a recorded snapshot directory;
 //! - [`limits`]: Waldur limits -> SLURM TRES-minutes (unit factors, usage-type fixed
 //!   limits, prepaid months, component mapping);
-//! - [`build`]: the pure function from documents + config to [`agent_reconcile::Desired`];
+//! - [`build`](mod@build): the pure function from documents + config to [`agent_reconcile::Desired`];
 //! - [`amount`]: SLURM usage -> Waldur amounts (two-place decimals held exactly);
 //! - [`usage_plan`]: what to post for one resource and billing period, against what
 //!   Waldur already holds (only differences; decreases are anomalies).

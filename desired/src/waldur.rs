@@ -3,6 +3,7 @@
 //! rather than a silently empty desired state.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Deserialize;
 use serde_json::Value;
@@ -90,11 +91,80 @@ pub struct TeamMember {
 pub struct Order {
     pub uuid: String,
     #[serde(rename = "type")]
-    pub kind: String,
-    pub state: String,
+    pub kind: OrderKind,
+    pub state: OrderState,
     pub marketplace_resource_uuid: String,
     #[serde(default)]
     pub limits: BTreeMap<String, Value>,
+}
+
+/// A Waldur enumeration: the values the agent knows, and `Other` for the rest, so one odd
+/// value loads instead of failing the whole offering's read.
+macro_rules! waldur_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+        #[serde(from = "String")]
+        pub enum $name {
+            $($variant,)+
+            Other(String),
+        }
+
+        impl From<String> for $name {
+            fn from(s: String) -> Self {
+                match s.as_str() {
+                    $($text => Self::$variant,)+
+                    _ => Self::Other(s),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(match self {
+                    $(Self::$variant => $text,)+
+                    Self::Other(s) => s,
+                })
+            }
+        }
+    };
+}
+
+waldur_enum! {
+    /// An order's `type`.
+    OrderKind {
+        Create = "Create",
+        Update = "Update",
+        Terminate = "Terminate",
+        Restore = "Restore",
+    }
+}
+
+waldur_enum! {
+    /// An order's `state`.
+    OrderState {
+        PendingConsumer = "pending-consumer",
+        PendingProvider = "pending-provider",
+        PendingProject = "pending-project",
+        PendingStartDate = "pending-start-date",
+        Executing = "executing",
+        Done = "done",
+        Erred = "erred",
+        Canceled = "canceled",
+        Rejected = "rejected",
+    }
+}
+
+impl OrderKind {
+    /// Create and Restore bring an allocation (back) into SLURM.
+    pub fn provisions(&self) -> bool {
+        matches!(self, OrderKind::Create | OrderKind::Restore)
+    }
+}
+
+impl OrderState {
+    /// The states the agent reads and drives; orders in any other state are not its to act on.
+    pub const DRIVEN: [OrderState; 2] = [OrderState::PendingProvider, OrderState::Executing];
 }
 
 /// An item of `GET /api/component-user-usage-limits/`.

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 use agent_config::Offering;
-use agent_desired::waldur::hex;
+use agent_desired::waldur::{hex, OrderState};
 use agent_desired::WaldurDocs;
 use agent_observed::answers::FailureClass;
 use agent_reconcile::commands::SlurmTarget;
@@ -161,7 +161,7 @@ impl MemoryWaldur {
                 .orders
                 .iter_mut()
                 .filter(|o| hex(&o.uuid) == uuid)
-                .for_each(|o| o.state = "executing".into()),
+                .for_each(|o| o.state = OrderState::Executing),
             "set_state_done" | "set_state_erred" => docs.orders.retain(|o| hex(&o.uuid) != uuid),
             "set_backend_id" => {
                 let id = body.and_then(|b| b["backend_id"].as_str()).unwrap_or("");

@@ -1,5 +1,6 @@
 use super::*;
 use crate::waldur::{Offering, TeamMember};
+use agent_reconcile::state::{AccountField, AssocKey, Value};
 
 fn config() -> OfferingConfig {
     let yaml = r#"
@@ -144,4 +145,17 @@ fn bad_usernames_never_become_commands() {
     let out = build(&config(), &d);
     assert!(out.associations.is_empty());
     assert!(out.diagnostics.iter().any(|x| x.code == "invalid_name"));
+}
+
+#[test]
+fn odd_orders_load_and_are_skipped() {
+    let orders: Vec<Order> = serde_json::from_str(
+        r#"[{"uuid": "o1", "type": "Migrate", "state": "executing", "marketplace_resource_uuid": "aa"},
+            {"uuid": "o2", "type": "Create", "state": "pending-wibble", "marketplace_resource_uuid": "aa"}]"#,
+    )
+    .unwrap();
+    let d = build(&config(), &docs(vec![resource(NEW)], orders));
+    let texts: Vec<_> = d.diagnostics.iter().map(|x| x.text.as_str()).collect();
+    assert_eq!(texts, [r#"order o1 has unknown type "Migrate"; skipped"#]);
+    assert!(d.accounts.is_empty());
 }

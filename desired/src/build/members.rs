@@ -1,0 +1,175 @@
+//! Team members -> associations: partitions, QoS grants, the default account policy,
+//! per-user limits, and the guard against an empty team.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use agent_config::DefaultAccountPolicy;
+use agent_reconcile::names;
+use agent_reconcile::plan::{Diagnostic, Reason};
+use agent_reconcile::state::{AssocKey, AssocSpec, QosGrant};
+use agent_reconcile::tres::TresMap;
+
+use super::Builder;
+use crate::waldur::{hex, number, Resource};
+
+impl Builder<'_> {
+    fn partitions(&self, r: &Resource) -> Vec<String> {
+        let s = &self.cfg.slurm;
+        if self.qos_enforcement() {
+            if let Some(p) = r
+                .attributes
+                .get("partition")
+                .and_then(|v| v.as_str())
+                .filter(|p| !p.is_empty())
+            {
+                return vec![p.to_string()];
+            }
+        }
+        let offering: BTreeSet<String> = self
+            .docs
+            .offering
+            .partitions
+            .iter()
+            .map(|p| p.partition_name.clone())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if s.enforce_offering_partitions && !offering.is_empty() {
+            return offering.into_iter().collect();
+        }
+        match &s.default_partition {
+            Some(p) => vec![p.clone()],
+            None => vec![String::new()],
+        }
+    }
+
+    pub(super) fn members(&mut self, r: &Resource, account: &str) {
+        let s = &self.cfg.slurm;
+        let team = self
+            .docs
+            .teams
+            .get(&hex(&r.uuid))
+            .cloned()
+            .unwrap_or_default();
+        if team.is_empty() && r.backend_id().is_some() {
+            // A project without a single member is rare; an empty answer from a proxy or
+            // a half-migrated Waldur is not. Removing every user on a guess is worse than
+            // waiting for a team that lists someone.
+            self.out.keep_users.insert(account.to_string());
+            self.out.diagnostics.push(Diagnostic::warning(
+                "empty_team",
+                format!(
+                    "Waldur lists no team members for resource {:?}; the users of {account} are kept (remove them by hand if the project really is empty)",
+                    r.name
+                ),
+            ));
+            return;
+        }
+        let mut partitions = Vec::new();
+        for p in self.partitions(r) {
+            if p.is_empty() {
+                partitions.push(p);
+                continue;
+            }
+            match names::partition(&p) {
+                Ok(p) => partitions.push(p),
+                Err(e) => self.out.diagnostics.push(Diagnostic::error(
+                    "invalid_name",
+                    format!("resource {:?}: {e}", r.name),
+                )),
+            }
+        }
+        let grant = if self.qos_enforcement() {
+            r.attributes
+                .get("qos")
+                .and_then(|v| v.as_str())
+                .filter(|q| !q.is_empty())
+                .and_then(|q| match names::qos(q) {
+                    Ok(q) => Some(QosGrant {
+                        levels: BTreeSet::from([q.clone()]),
+                        default: Some(q),
+                    }),
+                    Err(e) => {
+                        self.out.diagnostics.push(Diagnostic::error(
+                            "invalid_name",
+                            format!("resource {:?}: {e}", r.name),
+                        ));
+                        None
+                    }
+                })
+        } else {
+            None
+        };
+        let default_account = match s.default_account_policy {
+            DefaultAccountPolicy::Common => Some(s.default_account.clone()),
+            DefaultAccountPolicy::Individual => Some(account.to_string()),
+            DefaultAccountPolicy::None => None,
+        };
+        let user_limits = self.user_limits(r);
+        for m in &team {
+            let (Some(username), Some("OK")) = (
+                m.offering_user_username.as_deref(),
+                m.offering_user_state.as_deref(),
+            ) else {
+                continue;
+            };
+            if username.is_empty() {
+                continue;
+            }
+            let user = match names::user(username) {
+                Ok(u) => u,
+                Err(e) => {
+                    self.out.diagnostics.push(Diagnostic::error(
+                        "invalid_name",
+                        format!(
+                            "resource {:?}: team member {}: {e}; not added",
+                            r.name, m.username
+                        ),
+                    ));
+                    continue;
+                }
+            };
+            for partition in &partitions {
+                let key = AssocKey::new(account, &user, partition);
+                self.out.associations.insert(
+                    key.clone(),
+                    AssocSpec {
+                        key,
+                        default_account: default_account.clone(),
+                        qos_grant: grant.clone(),
+                        max_tres_mins: user_limits
+                            .as_ref()
+                            .map(|l| l.get(&user).cloned().unwrap_or_default()),
+                        reason: Reason::new(
+                            "member",
+                            format!(
+                                "{user} is a member of project {} with Waldur resource {:?}",
+                                r.project_slug.as_deref().unwrap_or("?"),
+                                r.name
+                            ),
+                        ),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Per-user MaxTRESMins, when the per-user limits were read: user -> TRES map.
+    fn user_limits(&self, r: &Resource) -> Option<BTreeMap<String, TresMap>> {
+        let all = self.docs.user_limits.as_ref()?;
+        let mut out: BTreeMap<String, TresMap> = BTreeMap::new();
+        for l in all.get(&hex(&r.uuid)).into_iter().flatten() {
+            let Some(comp) = self.cfg.components.get(&l.component_type) else {
+                continue;
+            };
+            let Some(v) = number(&l.limit) else { continue };
+            let Ok(user) = names::user(&l.user) else {
+                continue;
+            };
+            out.entry(user).or_default().insert(
+                l.component_type.clone(),
+                (v * comp.unit_factor).trunc() as u64,
+            );
+        }
+        Some(out)
+    }
+}

@@ -1,0 +1,94 @@
+//! Waldur documents + offering config -> desired SLURM state. Pure: no I/O, no clock, and
+//! no observed SLURM values (that is what keeps the agent out of echo loops).
+//!
+//! Tree: `root_account -> customer -> project -> allocation` (or `parent_account ->
+//! project -> allocation` in flat mode). Allocation account = backend_id, or for a new
+//! resource `lower(allocation_prefix + slug)`.
+
+mod allocation;
+mod calls;
+mod members;
+mod orders;
+mod placement;
+
+use agent_config::{DefaultAccountPolicy, Offering as OfferingConfig};
+use agent_reconcile::plan::Diagnostic;
+use agent_reconcile::state::Desired;
+
+use crate::waldur::{hex, Order, OrderKind, Resource, WaldurDocs};
+
+/// Resource states whose accounts must exist (Updating/Terminating: an order is in flight
+/// on a provisioned resource).
+const LIVE_STATES: [&str; 4] = ["OK", "Erred", "Updating", "Terminating"];
+
+/// Builds the desired state of one offering.
+pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
+    let mut b = Builder {
+        cfg,
+        docs,
+        out: Desired::default(),
+    };
+    b.anchors();
+    let orders = orders::by_resource(docs, &mut b.out.diagnostics);
+    for resource in &docs.resources {
+        let order = orders.get(&hex(&resource.uuid)).copied();
+        b.resource(resource, order);
+    }
+    for (uuid, order) in &orders {
+        if !docs.resources.iter().any(|r| &hex(&r.uuid) == uuid) {
+            b.out.diagnostics.push(Diagnostic::warning(
+                "order_without_resource",
+                format!(
+                    "order {} refers to resource {uuid}, which Waldur did not list; skipped",
+                    order.uuid
+                ),
+            ));
+        }
+    }
+    b.out
+}
+
+struct Builder<'a> {
+    cfg: &'a OfferingConfig,
+    docs: &'a WaldurDocs,
+    out: Desired,
+}
+
+impl Builder<'_> {
+    fn anchors(&mut self) {
+        let s = &self.cfg.slurm;
+        match &s.parent_account {
+            Some(p) => self.out.anchors.insert(p.clone()),
+            None => self.out.anchors.insert(s.root_account.clone()),
+        };
+        if s.default_account_policy == DefaultAccountPolicy::Common {
+            self.out.anchors.insert(s.default_account.clone());
+        }
+    }
+
+    fn skip(&mut self, resource: &Resource, code: &str, why: String) {
+        self.out.diagnostics.push(Diagnostic::error(
+            code,
+            format!(
+                "resource {:?} ({}): {why}; skipped",
+                resource.name,
+                hex(&resource.uuid)
+            ),
+        ));
+    }
+
+    fn resource(&mut self, r: &Resource, order: Option<&Order>) {
+        let kind = order.map(|o| &o.kind);
+        let live = LIVE_STATES.contains(&r.state.as_str()) && r.backend_id().is_some();
+        match kind {
+            Some(OrderKind::Create | OrderKind::Restore) => self.allocation(r, order),
+            Some(OrderKind::Terminate) => self.terminate(r, order.expect("order")),
+            Some(OrderKind::Update) if live => self.allocation(r, order),
+            _ if live => self.allocation(r, None),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
