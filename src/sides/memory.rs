@@ -5,7 +5,7 @@
 //! metadata set), recording every call.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use agent_config::Offering;
 use agent_desired::waldur::{hex, OrderState};
@@ -20,10 +20,21 @@ use serde_json::Value;
 
 use super::{Failure, SlurmReads, SlurmWrites, WaldurReads, WaldurWrites};
 
+/// One log both in-memory systems can write to, so a test sees the order of work across
+/// them: `slurm <address>` and `waldur <METHOD> <path>` lines.
+pub type Journal = Arc<Mutex<Vec<String>>>;
+
+fn note(journal: &Option<Journal>, line: String) {
+    if let Some(j) = journal {
+        j.lock().expect("lock").push(line);
+    }
+}
+
 /// A SLURM cluster in memory.
 #[derive(Default)]
 pub struct MemorySlurm {
     state: Mutex<Observed>,
+    journal: Option<Journal>,
     /// Changes (by address) that fail, with the failure, how many more times.
     failing: Mutex<BTreeMap<String, (Failure, usize)>>,
     applied: Mutex<Vec<String>>,
@@ -36,6 +47,12 @@ impl MemorySlurm {
             state: Mutex::new(state),
             ..MemorySlurm::default()
         }
+    }
+
+    /// Also writes every applied change to `journal`.
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     pub fn state(&self) -> Observed {
@@ -69,6 +86,7 @@ impl MemorySlurm {
             }
         }
         simulate::apply_change(&mut self.state.lock().expect("lock"), change);
+        note(&self.journal, format!("slurm {address}"));
         self.applied.lock().expect("lock").push(address);
         Ok(())
     }
@@ -117,6 +135,7 @@ pub struct Call {
 #[derive(Default)]
 pub struct MemoryWaldur {
     docs: Mutex<BTreeMap<String, WaldurDocs>>,
+    journal: Option<Journal>,
     calls: Mutex<Vec<Call>>,
     /// Calls whose path contains the key fail with the failure.
     failing: Mutex<Vec<(String, Failure)>>,
@@ -128,6 +147,12 @@ impl MemoryWaldur {
             docs: Mutex::new(docs),
             ..MemoryWaldur::default()
         }
+    }
+
+    /// Also writes every call to `journal`.
+    pub fn with_journal(mut self, journal: Journal) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     /// Changes what Waldur holds (a new order, a new member).
@@ -223,6 +248,7 @@ impl WaldurWrites for MemoryWaldur {
         let result = match failure {
             Some(f) => Err(f),
             None => {
+                note(&self.journal, format!("waldur {method} {path}"));
                 self.calls.lock().expect("lock").push(Call {
                     offering: offering.to_string(),
                     method: method.to_string(),
