@@ -15,17 +15,23 @@ use serde_json::json;
 use crate::executor::{Executor, Outcome, Progress, Status, Tally};
 use crate::groups::{Group, GroupDesired};
 use crate::sides::{Counts, Sides};
+use crate::state::{ReadSize, StateDir};
 
-/// A group's plan and the offerings left out of it because Waldur could not be read.
+/// A group's plan, the offerings left out of it because Waldur could not be read, and
+/// how much SLURM showed.
 pub struct Planned {
     pub plan: Plan,
     pub failures: Vec<anyhow::Error>,
+    pub read: ReadSize,
 }
 
-/// Both sides of a group, read at the same time (they are independent).
+/// Both sides of a group, read at the same time (they are independent). A SLURM read
+/// that cannot be true is an error.
 pub async fn read_group(group: &Group<'_>, sides: &Sides) -> Result<(GroupDesired, Observed)> {
     let (desired, observed) = tokio::join!(group.desired(sides), group.observed(sides));
-    Ok((desired?, observed?))
+    let observed = observed?;
+    agent_observed::plausible::check(&observed).map_err(anyhow::Error::msg)?;
+    Ok((desired?, observed))
 }
 
 pub async fn plan_group(group: &Group<'_>, config: &Config, sides: &Sides) -> Result<Planned> {
@@ -33,6 +39,10 @@ pub async fn plan_group(group: &Group<'_>, config: &Config, sides: &Sides) -> Re
     Ok(Planned {
         plan: plan(&desired.desired, &observed, &group.plan_context(config)),
         failures: desired.failures,
+        read: ReadSize {
+            accounts: observed.accounts.len(),
+            associations: observed.associations.len(),
+        },
     })
 }
 
@@ -62,6 +72,9 @@ pub struct PassOptions<'a> {
     /// Plan again after applying; otherwise the next pass verifies.
     pub verify: bool,
     pub progress: Option<Progress<'a>>,
+    /// Where the size of the last read is kept: a read that lost almost everything since
+    /// is refused; a read that is acted on is recorded.
+    pub state: Option<&'a StateDir>,
 }
 
 /// Wall time of the steps of one group.
@@ -88,6 +101,8 @@ pub struct GroupReport {
     pub verified: Option<Plan>,
     /// Changes and blocking errors still outstanding (0 = in step).
     pub left: usize,
+    /// How much SLURM showed (`None` when the read failed or was refused).
+    pub read: Option<ReadSize>,
     pub counts: Counts,
     pub durations: Durations,
 }
@@ -103,6 +118,7 @@ impl GroupReport {
             outcome: None,
             verified: None,
             left: 0,
+            read: None,
             counts: Counts::default(),
             durations: Durations::default(),
         }
@@ -197,7 +213,22 @@ pub async fn reconcile(
             Ok(planned) => {
                 report.cluster = planned.plan.cluster.clone();
                 report.read_failures = planned.failures.iter().map(|e| format!("{e:#}")).collect();
-                report.plan = Some(planned.plan);
+                let last = options.state.and_then(|s| s.last_read(&report.cluster));
+                match last.and_then(|l| planned.read.implausible_after(&l)) {
+                    Some(why) => {
+                        report.error = Some(format!(
+                            "{why}; nothing is planned from this read. If SLURM really lost them, remove {} and run again",
+                            options
+                                .state
+                                .map(|s| s.size_file(&report.cluster).display().to_string())
+                                .unwrap_or_default()
+                        ))
+                    }
+                    None => {
+                        report.read = Some(planned.read);
+                        report.plan = Some(planned.plan);
+                    }
+                }
             }
             Err(e) => report.error = Some(format!("{e:#}")),
         }
@@ -221,6 +252,11 @@ pub async fn reconcile(
         let Some(plan) = report.plan.as_ref() else {
             continue;
         };
+        if let (Some(state), Some(read), true) = (options.state, report.read, options.apply) {
+            if let Err(e) = state.record_read(&report.cluster, read) {
+                tracing::warn!("{e:#}");
+            }
+        }
         if plan.is_empty() || !options.apply || refused.is_some() {
             // This plan, just made, is the verification.
             report.left = remaining(plan, writable);
@@ -271,6 +307,7 @@ async fn apply_group(
         slurm,
         waldur: sides.waldur_writes.as_deref(),
         progress: options.progress,
+        expose_error_details: config.expose_error_details,
     };
     Ok(executor
         .apply(plan, options.mode, || async {

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::cycle::{self, Pass, PassOptions};
 use crate::groups::{self, Group};
 use crate::sides::Sides;
+use crate::state::StateDir;
 
 /// Wall-clock time: which billing month it is, what the heartbeat says.
 pub trait Clock: Send + Sync {
@@ -147,6 +148,8 @@ pub struct Daemon<'a> {
     pub settings: Settings,
     /// Sees every pass (logs, metrics, status page).
     pub observer: &'a (dyn Fn(&Pass) + Sync),
+    /// The size of each read is kept here (see [`crate::state`]).
+    pub state: Option<&'a StateDir>,
 }
 
 impl Daemon<'_> {
@@ -263,6 +266,7 @@ impl Daemon<'_> {
             allow_mass_delete: self.settings.allow_mass_delete,
             verify: false,
             progress: None,
+            state: self.state,
         };
         cycle::reconcile(self.config, self.sides, &groups, &options).await
     }

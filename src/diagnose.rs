@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use agent_config::Config;
+use agent_reconcile::escape::Esc;
 use agent_reconcile::plan::Plan;
 use agent_reconcile::render;
 use agent_reconcile::state::{AccountField, Desired, Observed, Value};
@@ -54,8 +55,13 @@ pub async fn diagnose(
 /// The explanation, ready to print.
 pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Plan) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "Account {account} on cluster {}", observed.cluster);
-    let _ = writeln!(out, "  {}", ownership(account, desired, observed));
+    let _ = writeln!(
+        out,
+        "Account {} on cluster {}",
+        Esc(account),
+        Esc(&observed.cluster)
+    );
+    let _ = writeln!(out, "  {}", Esc(&ownership(account, desired, observed)));
 
     let expected = expected_text(account, desired, observed);
     let actual = actual_text(account, observed);
@@ -91,8 +97,15 @@ pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Pla
             changes.len()
         );
         for c in changes {
+            let address = c.address.to_string();
             for r in &c.reasons {
-                let _ = writeln!(out, "  # {}: {} [{}]", c.address, r.text, r.code);
+                let _ = writeln!(
+                    out,
+                    "  # {}: {} [{}]",
+                    Esc(&address),
+                    Esc(&r.text),
+                    Esc(&r.code)
+                );
             }
             for cmd in &c.commands {
                 let _ = writeln!(out, "  {}", render::command_line(cmd));
@@ -108,7 +121,13 @@ pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Pla
         let _ = writeln!(out);
         let _ = writeln!(out, "Notes:");
         for d in notes {
-            let _ = writeln!(out, "  {:?}: {} [{}]", d.severity, d.text, d.code);
+            let _ = writeln!(
+                out,
+                "  {:?}: {} [{}]",
+                d.severity,
+                Esc(&d.text),
+                Esc(&d.code)
+            );
         }
     }
     out
@@ -143,7 +162,9 @@ fn ownership(account: &str, desired: &Desired, observed: &Observed) -> String {
 }
 
 fn show(v: &Value) -> String {
-    v.display().unwrap_or_else(|| "(unset)".into())
+    v.display()
+        .map(|t| Esc(&t).to_string())
+        .unwrap_or_else(|| "(unset)".into())
 }
 
 /// The desired state of the account in the same shape as [`actual_text`]; fields the
@@ -219,6 +240,7 @@ fn observed_users(account: &str, observed: &Observed) -> Vec<String> {
 
 fn user_line(user: &str, partition: &str, limits: &str) -> String {
     let partition = if partition.is_empty() { "-" } else { partition };
+    let (user, partition) = (Esc(user).to_string(), Esc(partition).to_string());
     format!("user {user:<16} partition={partition:<10} MaxTRESMins={limits}")
 }
 

@@ -61,6 +61,7 @@ impl Group<'_> {
         PlanContext {
             target: self.target.clone(),
             cancel_jobs: config.agent.cancel_jobs,
+            cancel_jobs_on_partition_change: config.agent.cancel_jobs_on_partition_change,
             fallback_default_account: Some(first.slurm.default_account.clone()),
         }
     }

@@ -9,6 +9,7 @@
 //! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify) -> [`cycle::GroupReport`];
 //! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;
 //! - [`diagnose`]: one account, SLURM next to Waldur, as a diff with its fix commands;
+//! - [`state`]: what outlives a process (`agent.state_dir`): writer locks, the last read's size;
 //! - [`usage`]: usage from sacct submitted to Waldur per billing month.
 //!
 //! Where the coming features go: docs/architecture.md.
@@ -20,4 +21,5 @@ pub mod executor;
 pub mod groups;
 pub mod settings;
 pub mod sides;
+pub mod state;
 pub mod usage;

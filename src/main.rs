@@ -4,22 +4,59 @@
 
 mod cli;
 
-use std::io::IsTerminal;
+use std::io::Write;
 use std::process::ExitCode;
 
+use agent_reconcile::escape;
 use clap::Parser;
 
+/// Log lines go to stderr with everything that could steer a terminal escaped: a Waldur
+/// name or a SLURM message may carry newlines (a forged log line) or escape sequences.
+/// Each event arrives as one write ending in its own newline.
+struct SafeStderr;
+
+impl Write for SafeStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        let (body, end) = match text.strip_suffix('\n') {
+            Some(body) => (body, "\n"),
+            None => (&*text, ""),
+        };
+        let mut err = std::io::stderr().lock();
+        err.write_all(escape::text(body).as_bytes())?;
+        err.write_all(end.as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 fn main() -> ExitCode {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{reload, EnvFilter};
+
     let cli = cli::Cli::parse();
-    let default_level = cli.command.default_log_level();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+    let from_env = EnvFilter::try_from_default_env().ok();
+    let explicit = from_env.is_some();
+    let filter = from_env.unwrap_or_else(|| EnvFilter::new(cli.command.default_log_level()));
+    let (filter, handle) = reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(|| SafeStderr)
+                .with_ansi(false),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         .init();
+    // The config's log_level takes effect once the file is read, unless RUST_LOG is set.
+    let set_level = move |level: &str| {
+        if !explicit {
+            let _ = handle.reload(EnvFilter::new(level));
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -31,10 +68,11 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(cli::run(cli)) {
+    match runtime.block_on(cli::run(cli, &set_level)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Multi-line errors (a config's problem list) keep their lines.
+            eprintln!("error: {}", escape::lines(&format!("{e:#}")));
             ExitCode::from(1)
         }
     }

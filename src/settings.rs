@@ -13,6 +13,7 @@ use crate::groups::{self, Group};
 use crate::sides::live::{LiveSlurm, LiveWaldur, WaldurClients};
 use crate::sides::snapshot::{SnapshotSlurm, SnapshotWaldur};
 use crate::sides::Sides;
+use crate::state::{ClusterLock, StateDir};
 
 /// Where the two sides are read from.
 #[derive(Debug, Clone, Default)]
@@ -59,6 +60,16 @@ impl Invocation {
     /// Whether SLURM is the live cluster (and so can be written).
     pub fn slurm_is_live(&self) -> bool {
         self.sides.slurm_writes.is_some()
+    }
+
+    pub fn state_dir(&self) -> StateDir {
+        StateDir::new(&self.config.agent.state_dir)
+    }
+
+    /// The writer lock of every group's cluster, held until dropped.
+    pub fn lock(&self, groups: &[Group<'_>]) -> Result<Vec<ClusterLock>> {
+        let state = self.state_dir();
+        groups.iter().map(|g| state.lock(g.label())).collect()
     }
 }
 

@@ -63,20 +63,20 @@ fn member(username: &str) -> serde_json::Value {
 
 fn docs() -> WaldurDocs {
     let resources = json!([
-        resource("r0000000000000000000000000000001", "one", "a_one", "OK"),
-        resource("r0000000000000000000000000000002", "two", "", "Creating"),
+        resource("e0000000000000000000000000000001", "one", "a_one", "OK"),
+        resource("e0000000000000000000000000000002", "two", "", "Creating"),
     ]);
     let team = json!([member("ann"), member("bob")]);
     let orders = json!([{
-        "uuid": "o0000000000000000000000000000001", "type": "Create", "state": "pending-provider",
-        "marketplace_resource_uuid": "r0000000000000000000000000000002", "limits": {"cpu": 10}
+        "uuid": "d0000000000000000000000000000001", "type": "Create", "state": "pending-provider",
+        "marketplace_resource_uuid": "e0000000000000000000000000000002", "limits": {"cpu": 10}
     }]);
     WaldurDocs {
         offering: serde_json::from_value(json!({"uuid": OFFERING, "name": "mem"})).unwrap(),
         resources: serde_json::from_value(resources).unwrap(),
         teams: [
-            "r0000000000000000000000000000001",
-            "r0000000000000000000000000000002",
+            "e0000000000000000000000000000001",
+            "e0000000000000000000000000000002",
         ]
         .into_iter()
         .map(|r| (r.to_string(), serde_json::from_value(team.clone()).unwrap()))
@@ -124,6 +124,7 @@ async fn cycles_drift_failures_wakeups_and_shutdown() {
             ..Settings::from_config(&config)
         },
         observer: &observer,
+        state: None,
     };
     let (wake, wakes) = daemon::wake_channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();

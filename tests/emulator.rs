@@ -58,7 +58,8 @@ fn converge_with(mode: &str, bin: &str) {
         .replace(
             "slurm_bin_path: \"/usr/bin\"",
             &format!("slurm_bin_path: \"{bin}\""),
-        );
+        )
+        + &format!("  state_dir: {}\n", state.path().join("state").display());
     let config_path = state.path().join("config.yaml");
     std::fs::write(&config_path, config).unwrap();
     let agent = |args: &[&str]| {

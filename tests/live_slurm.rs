@@ -19,6 +19,7 @@ struct World {
 impl World {
     fn new(prefix: &str, default_account: &str) -> World {
         let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state").display().to_string();
         let config = format!(
             r#"
 offerings:
@@ -41,6 +42,7 @@ offerings:
       mem: {{limit: 10, measured_unit: GB-Hours, unit_factor: 61440, accounting_type: usage, label: RAM}}
 agent:
   max_deletions: 5
+  state_dir: {state}
 "#
         );
         std::fs::write(dir.path().join("config.yaml"), config).unwrap();

@@ -73,6 +73,7 @@ impl Env {
             .unwrap();
         let fake = rt.block_on(fake_waldur::spawn(seed(prefix, resources)));
         let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state").display().to_string();
         let config = format!(
             r#"
 timezone: UTC
@@ -100,6 +101,7 @@ offerings:
 agent:
   max_deletions: 10
   http_attempts: 3
+  state_dir: {state}
 "#,
             url = fake.base_url
         );

@@ -82,6 +82,7 @@ pub struct RawComponent {
 pub struct RawAgent {
     pub max_deletions: Leaf,
     pub cancel_jobs: Leaf,
+    pub cancel_jobs_on_partition_change: Leaf,
     pub apply_mode: Leaf,
     pub command_timeout: Leaf,
     pub cycle_interval: Leaf,
@@ -89,6 +90,7 @@ pub struct RawAgent {
     pub http_attempts: Leaf,
     pub report_interval: Leaf,
     pub heartbeat_file: Leaf,
+    pub state_dir: Leaf,
 }
 
 /// Keys this agent reads, per section; anything else is reported as a warning. Keys the
@@ -193,6 +195,7 @@ pub mod known {
     pub const AGENT: &[&str] = &[
         "max_deletions",
         "cancel_jobs",
+        "cancel_jobs_on_partition_change",
         "apply_mode",
         "command_timeout",
         "cycle_interval",
@@ -200,5 +203,6 @@ pub mod known {
         "http_attempts",
         "report_interval",
         "heartbeat_file",
+        "state_dir",
     ];
 }

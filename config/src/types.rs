@@ -12,7 +12,11 @@ pub struct Config {
     /// IANA zone that decides which billing month "now" is in.
     pub timezone: String,
     pub reporting_periods: u8,
+    /// Level of the daemon's log (`DEBUG` .. `CRITICAL`) when `RUST_LOG` is not set.
     pub log_level: String,
+    /// `expose_backend_error_details`: when false, an erred order tells Waldur only which
+    /// change failed and how, and SLURM's message stays in the agent's log.
+    pub expose_error_details: bool,
     pub agent: AgentSettings,
 }
 
@@ -24,6 +28,10 @@ pub struct AgentSettings {
     pub max_deletions: usize,
     /// Cancel jobs (scancel) before removing an association or account.
     pub cancel_jobs: bool,
+    /// When a member's association moves to another partition (a partition setting
+    /// changed), cancel the jobs of the old one before removing it. Off: the old
+    /// association goes once its jobs have ended (SLURM refuses to remove it before).
+    pub cancel_jobs_on_partition_change: bool,
     pub apply_mode: ApplyMode,
     /// Longest a single sacctmgr/sacct/scancel call may take.
     pub command_timeout: Duration,
@@ -37,13 +45,20 @@ pub struct AgentSettings {
     pub report_interval: Duration,
     /// Daemon: file rewritten with the epoch time after every cycle, for liveness probes.
     pub heartbeat_file: Option<std::path::PathBuf>,
+    /// Where the agent keeps what must outlive a process: the per-cluster writer lock and
+    /// the size of the last SLURM read.
+    pub state_dir: std::path::PathBuf,
 }
+
+/// `agent.state_dir` when the file does not set it.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/waldur-slurm-agent";
 
 impl Default for AgentSettings {
     fn default() -> Self {
         AgentSettings {
             max_deletions: 10,
             cancel_jobs: true,
+            cancel_jobs_on_partition_change: false,
             apply_mode: ApplyMode::Auto,
             command_timeout: Duration::from_secs(120),
             cycle_interval: Duration::from_secs(300),
@@ -51,6 +66,7 @@ impl Default for AgentSettings {
             http_attempts: 5,
             report_interval: Duration::from_secs(30 * 60),
             heartbeat_file: None,
+            state_dir: std::path::PathBuf::from(DEFAULT_STATE_DIR),
         }
     }
 }
@@ -95,6 +111,9 @@ pub struct Offering {
     pub slurm: SlurmSettings,
     /// Component type (= TRES name in passthrough mode) to its settings, in file order.
     pub components: IndexMap<String, Component>,
+    /// Settings of the file this agent does not act on and whose absence of effect
+    /// changes what SLURM ends up holding (the plan says so at its top).
+    pub ignored: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

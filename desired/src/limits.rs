@@ -35,9 +35,53 @@ pub struct LimitInputs<'a> {
     pub period: Option<(&'a str, &'a str)>,
 }
 
+/// The largest TRES-minute limit written: 2^53, exact as a float and far above any real
+/// allocation (150 billion CPU-years). SLURM reads values near 2^64 as "unlimited" (and
+/// -1 as "clear"), so a bad Waldur value must never be turned into one of those.
+pub const MAX_TRES_MINUTES: f64 = 9_007_199_254_740_992.0;
+
+/// A Waldur limit that cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("limit {component}={value}: {why}")]
+pub struct LimitError {
+    pub component: String,
+    pub value: String,
+    pub why: &'static str,
+}
+
+/// A Waldur amount as a limit: a number or numeric string, finite and not negative.
+pub fn limit_value(component: &str, v: &Value) -> Result<f64, LimitError> {
+    let err = |why| LimitError {
+        component: component.to_string(),
+        value: agent_reconcile::escape::text(&v.to_string()).into_owned(),
+        why,
+    };
+    let n = number(v).ok_or_else(|| err("not a number"))?;
+    if !n.is_finite() {
+        return Err(err("not a finite number"));
+    }
+    if n < 0.0 {
+        return Err(err("negative"));
+    }
+    Ok(n)
+}
+
+/// `amount` in whole TRES-minutes, or an error when it is past [`MAX_TRES_MINUTES`].
+pub fn tres_minutes(component: &str, amount: f64) -> Result<u64, LimitError> {
+    if !(0.0..=MAX_TRES_MINUTES).contains(&amount) {
+        return Err(LimitError {
+            component: component.to_string(),
+            value: format!("{amount}"),
+            why: "more TRES-minutes than any real allocation (a unit_factor or limit error)",
+        });
+    }
+    Ok(amount.trunc() as u64)
+}
+
 /// SLURM `GrpTRESMins` for a resource (spec: creation limits). Returns the map and notes
-/// for the operator (e.g. a prepaid component without dates).
-pub fn grp_tres_mins(input: &LimitInputs) -> (TresMap, Vec<String>) {
+/// for the operator (e.g. a prepaid component without dates), or the first value that
+/// cannot be written: then no limit of the resource is, and its current limits stay.
+pub fn grp_tres_mins(input: &LimitInputs) -> Result<(TresMap, Vec<String>), LimitError> {
     let mut notes = Vec::new();
     let mapping = input
         .components
@@ -50,12 +94,10 @@ pub fn grp_tres_mins(input: &LimitInputs) -> (TresMap, Vec<String>) {
                 Some(l) => l,
                 None => continue,
             },
-            AccountingType::Limit | AccountingType::One => {
-                match input.waldur_limits.get(name).and_then(number) {
-                    Some(v) => v,
-                    None => continue,
-                }
-            }
+            AccountingType::Limit | AccountingType::One => match input.waldur_limits.get(name) {
+                Some(v) => limit_value(name, v)?,
+                None => continue,
+            },
         };
         let mut amount = amount;
         if comp.accounting_type == AccountingType::One {
@@ -81,10 +123,9 @@ pub fn grp_tres_mins(input: &LimitInputs) -> (TresMap, Vec<String>) {
     }
     let map = out
         .into_iter()
-        .filter(|(_, v)| v.is_finite() && *v >= 0.0)
-        .map(|(k, v)| (k, v.trunc() as u64))
-        .collect();
-    (map, notes)
+        .map(|(k, v)| tres_minutes(&k, v).map(|m| (k, m)))
+        .collect::<Result<TresMap, _>>()?;
+    Ok((map, notes))
 }
 
 /// The limits reported back to Waldur (`set_limits`): the resource's own limits with every
@@ -148,12 +189,47 @@ mod tests {
             components: &comps,
             waldur_limits: &limits,
             period: None,
-        });
+        })
+        .unwrap();
         assert_eq!(map["cpu"], 600_000);
         assert_eq!(map["mem"], 614_400);
         let reported = reported_limits(&comps, &limits);
         assert_eq!(reported["cpu"], 10);
         assert_eq!(reported["mem"], 10);
+    }
+
+    #[test]
+    fn values_that_would_lift_a_cap_are_errors() {
+        let mut comps = IndexMap::new();
+        comps.insert(
+            "cpu".to_string(),
+            comp(AccountingType::Limit, 60000.0, None),
+        );
+        for bad in [
+            r#"{"cpu": -5}"#,
+            r#"{"cpu": "lots"}"#,
+            r#"{"cpu": 1e300}"#,
+            r#"{"cpu": null}"#,
+        ] {
+            let limits: BTreeMap<String, Value> = serde_json::from_str(bad).unwrap();
+            let e = grp_tres_mins(&LimitInputs {
+                components: &comps,
+                waldur_limits: &limits,
+                period: None,
+            })
+            .unwrap_err();
+            assert_eq!(e.component, "cpu", "{bad}");
+        }
+        let mut huge = comp(AccountingType::Limit, 1e15, None);
+        huge.limit = None;
+        comps.insert("cpu".into(), huge);
+        let limits: BTreeMap<String, Value> = serde_json::from_str(r#"{"cpu": 100}"#).unwrap();
+        assert!(grp_tres_mins(&LimitInputs {
+            components: &comps,
+            waldur_limits: &limits,
+            period: None,
+        })
+        .is_err());
     }
 
     #[test]
@@ -165,7 +241,8 @@ mod tests {
             components: &comps,
             waldur_limits: &limits,
             period: Some(("2026-01-15", "2026-06-15")),
-        });
+        })
+        .unwrap();
         assert_eq!(map["cpu"], 30);
 
         let mut node = comp(AccountingType::Limit, 1.0, None);
@@ -182,7 +259,8 @@ mod tests {
             components: &comps,
             waldur_limits: &limits,
             period: None,
-        });
+        })
+        .unwrap();
         assert_eq!(map["cpu"], 640);
         assert_eq!(map["gpu"], 80);
     }

@@ -1,6 +1,10 @@
 //! Waldur documents as the API returns them. Only what the agent uses is modelled; keys
-//! the agent depends on are required, so a truncated or malformed document is an error
-//! rather than a silently empty desired state.
+//! the agent's decisions depend on are required (`null` allowed where Waldur sends it),
+//! so a truncated, degraded or malformed document is a failed read rather than a
+//! silently different desired state: a resource without `paused` is not "not paused", a
+//! team member without its offering user is not "no longer a member". Every UUID is
+//! checked to be 32 hex digits (dashed or not) and held as lower-case hex: UUIDs go into
+//! request paths, snapshot file names and the plan.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,6 +15,7 @@ use serde_json::Value;
 /// `GET /api/marketplace-provider-offerings/{uuid}/`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Offering {
+    #[serde(deserialize_with = "uuid")]
     pub uuid: String,
     #[serde(default)]
     pub name: String,
@@ -38,26 +43,24 @@ pub struct Partition {
 /// An item of `GET /api/marketplace-provider-resources/`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Resource {
+    #[serde(deserialize_with = "uuid")]
     pub uuid: String,
     pub name: String,
     pub slug: String,
     pub state: String,
-    #[serde(default)]
+    #[serde(deserialize_with = "Option::deserialize")]
     pub backend_id: Option<String>,
+    #[serde(deserialize_with = "uuid")]
     pub project_uuid: String,
+    #[serde(deserialize_with = "Option::deserialize")]
     pub project_slug: Option<String>,
-    #[serde(default)]
     pub project_name: String,
+    #[serde(deserialize_with = "Option::deserialize")]
     pub customer_slug: Option<String>,
-    #[serde(default)]
     pub customer_name: String,
-    #[serde(default)]
     pub limits: BTreeMap<String, Value>,
-    #[serde(default)]
     pub paused: bool,
-    #[serde(default)]
     pub downscaled: bool,
-    #[serde(default)]
     pub restrict_member_access: bool,
     #[serde(default)]
     pub attributes: BTreeMap<String, Value>,
@@ -82,17 +85,21 @@ impl Resource {
 #[derive(Debug, Clone, Deserialize)]
 pub struct TeamMember {
     pub username: String,
+    #[serde(deserialize_with = "Option::deserialize")]
     pub offering_user_username: Option<String>,
+    #[serde(deserialize_with = "Option::deserialize")]
     pub offering_user_state: Option<String>,
 }
 
 /// An item of `GET /api/marketplace-orders/`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Order {
+    #[serde(deserialize_with = "uuid")]
     pub uuid: String,
     #[serde(rename = "type")]
     pub kind: OrderKind,
     pub state: OrderState,
+    #[serde(deserialize_with = "uuid")]
     pub marketplace_resource_uuid: String,
     #[serde(default)]
     pub limits: BTreeMap<String, Value>,
@@ -197,9 +204,32 @@ where
     Ok(Option::<BTreeMap<String, Value>>::deserialize(d)?.unwrap_or_default())
 }
 
-/// Normalises a UUID to 32 lower-case hex digits.
+/// Normalises a UUID to 32 lower-case hex digits (for UUIDs already checked: documents,
+/// the configuration).
 pub fn hex(uuid: &str) -> String {
     uuid.replace('-', "").to_ascii_lowercase()
+}
+
+/// A UUID as Waldur writes it, dashed or not, as 32 lower-case hex digits; anything else
+/// (a newline, `../`, a name) is `None`.
+pub fn checked_uuid(text: &str) -> Option<String> {
+    let hex = hex(text);
+    let dashes_ok = !text.contains('-')
+        || (text.len() == 36 && [8, 13, 18, 23].iter().all(|&i| text.as_bytes()[i] == b'-'));
+    (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && dashes_ok).then_some(hex)
+}
+
+fn uuid<'de, D>(d: D) -> Result<String, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(d)?;
+    checked_uuid(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "{:?} is not a UUID (32 hex digits, dashed or not)",
+            agent_reconcile::escape::text(&text)
+        ))
+    })
 }
 
 /// A JSON number or numeric string as f64 (Waldur sends limits both ways).

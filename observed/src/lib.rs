@@ -6,10 +6,12 @@
 //! - [`runner`]: runs SLURM programs (argv only, `LANG=C`, a timeout, call counters);
 //! - [`answers`]: what sacctmgr's answers to a write mean (no-op, failure class);
 //! - [`snapshot`]: the same outputs read from a recorded snapshot directory;
+//! - [`plausible`]: whether a read can be true (a cluster always has its root account);
 //! - [`sacct`]: one billing period's usage from one `sacct` call, summed exactly.
 
 pub mod answers;
 pub mod parse;
+pub mod plausible;
 pub mod reads;
 pub mod runner;
 pub mod sacct;

@@ -15,12 +15,14 @@
 //! - [`fresh`]: free names for new allocations (`NAME-1` ..), adopting an earlier attempt.
 //! - [`diff`]: compares the snapshots and produces the ordered [`plan::Plan`], pass by pass.
 //! - [`render`]: human text, a copy-pasteable shell script, sacctmgr stdin sessions.
+//! - [`escape`]: the one escaping layer for text shown to terminals, logs and scripts.
 //! - [`simulate`]: applies a plan to an observed snapshot in memory (tests and dry checks).
 //! - [`testkit`]: builders of small desired/observed worlds for tests and benchmarks.
 
 pub mod address;
 pub mod commands;
 pub mod diff;
+pub mod escape;
 pub mod explain;
 pub mod fresh;
 pub mod names;

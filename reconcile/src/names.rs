@@ -68,6 +68,16 @@ fn check(kind: NameKind, raw: &str, extra: &[char]) -> Result<String, NameError>
     Ok(raw.to_string())
 }
 
+/// Whether a name read from SLURM is one this agent may put into a command: the same
+/// alphabet it accepts from Waldur (another tool may have written `oscar,frank`).
+pub fn writable(kind: NameKind, name: &str) -> bool {
+    let extra: &[char] = match kind {
+        NameKind::User => &['.'],
+        _ => &[],
+    };
+    check(kind, name, extra).is_ok()
+}
+
 /// Validates and lower-cases an account name.
 pub fn account(raw: &str) -> Result<String, NameError> {
     check(NameKind::Account, raw, &[]).map(|s| s.to_ascii_lowercase())
@@ -93,18 +103,30 @@ pub fn partition(raw: &str) -> Result<String, NameError> {
 /// turns `"` into a backquote and would otherwise quote-parse them), every whitespace run
 /// becomes one space, `|` (the -P separator) becomes `/`, and the result is lower-cased
 /// because sacctmgr lower-cases both fields.
+///
+/// Control and text-direction characters are dropped (they would reach terminals through
+/// every `sacctmgr show`), and the text is cut to [`MAX_FREE_TEXT`] characters so one
+/// command line stays well inside sacctmgr's line limit.
 pub fn free_text(raw: &str) -> String {
     let cleaned: String = raw
         .chars()
         .filter(|c| *c != '"' && *c != '\'' && *c != '`')
+        .filter(|c| c.is_whitespace() || !crate::escape::is_unsafe(*c))
         .map(|c| if c == '|' { '/' } else { c })
         .collect();
-    cleaned
+    let text = cleaned
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
-        .to_lowercase()
+        .to_lowercase();
+    match text.char_indices().nth(MAX_FREE_TEXT) {
+        Some((cut, _)) => text[..cut].trim_end().to_string(),
+        None => text,
+    }
 }
+
+/// Longest description or organisation written.
+pub const MAX_FREE_TEXT: usize = 200;
 
 #[cfg(test)]
 mod tests {
@@ -132,5 +154,7 @@ mod tests {
             free_text("My \"Big\"\n  Project\t| X"),
             "my big project / x"
         );
+        assert_eq!(free_text("\u{1b}[8mhidden\u{202e}"), "[8mhidden");
+        assert_eq!(free_text(&"x".repeat(500)).len(), MAX_FREE_TEXT);
     }
 }

@@ -1,7 +1,10 @@
 //! Human renderings of a plan: a readable summary and a copy-pasteable shell script.
+//! Every value that came from Waldur or SLURM goes through [`Esc`], so no text can start
+//! a line of its own in the script or send escape sequences to a terminal.
 
 use std::fmt::Write;
 
+use crate::escape::Esc;
 use crate::plan::{Action, Change, Command, Plan};
 
 fn symbol(action: Action) -> &'static str {
@@ -18,19 +21,34 @@ fn headline(plan: &Plan) -> String {
     if plan.is_empty() {
         return format!(
             "No changes. Cluster {} is in step with Waldur.",
-            plan.cluster
+            Esc(&plan.cluster)
         );
     }
     format!(
         "Plan for cluster {}: {} to create, {} to update, {} to delete, {} Waldur call(s).",
-        plan.cluster, s.create, s.update, s.delete, s.waldur_calls
+        Esc(&plan.cluster),
+        s.create,
+        s.update,
+        s.delete,
+        s.waldur_calls
     )
+}
+
+/// Diagnostic code of a configured setting the agent does not act on where that changes
+/// what SLURM holds: shown at the top of a plan, not among the other diagnostics.
+pub const SETTING_IGNORED: &str = "setting_ignored";
+
+fn is_header(d: &crate::plan::Diagnostic) -> bool {
+    d.code == SETTING_IGNORED
 }
 
 /// Readable plan text, the default output of `agent plan`.
 pub fn text(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", headline(plan));
+    for d in plan.diagnostics.iter().filter(|d| is_header(d)) {
+        let _ = writeln!(out, "WARNING: {}", Esc(&d.text));
+    }
     for change in &plan.changes {
         let _ = writeln!(out);
         write_change(&mut out, change);
@@ -40,9 +58,10 @@ pub fn text(plan: &Plan) -> String {
 }
 
 fn write_change(out: &mut String, change: &Change) {
-    let _ = writeln!(out, "{} {}", symbol(change.action), change.address);
+    let address = change.address.to_string();
+    let _ = writeln!(out, "{} {}", symbol(change.action), Esc(&address));
     for reason in &change.reasons {
-        let _ = writeln!(out, "    # {} [{}]", reason.text, reason.code);
+        let _ = writeln!(out, "    # {} [{}]", Esc(&reason.text), Esc(&reason.code));
     }
     let width = change
         .fields
@@ -51,7 +70,11 @@ fn write_change(out: &mut String, change: &Change) {
         .max()
         .unwrap_or(0);
     for f in &change.fields {
-        let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(unset)".to_string());
+        let show = |v: &Option<String>| {
+            v.as_deref()
+                .map(|v| Esc(v).to_string())
+                .unwrap_or_else(|| "(unset)".to_string())
+        };
         let line = match (change.action, &f.before, &f.after) {
             (Action::Create, None, after) => format!("{} = {}", pad(&f.field, width), show(after)),
             _ => format!(
@@ -71,21 +94,29 @@ fn write_change(out: &mut String, change: &Change) {
     }
     if !change.depends_on.is_empty() {
         let after: Vec<String> = change.depends_on.iter().map(|a| a.to_string()).collect();
-        let _ = writeln!(out, "    after: {}", after.join(", "));
+        let _ = writeln!(out, "    after: {}", Esc(&after.join(", ")));
     }
 }
 
 fn pad(s: &str, width: usize) -> String {
+    let s = Esc(s).to_string();
     format!("{s:<width$}")
 }
 
 fn write_diagnostics(out: &mut String, plan: &Plan) {
-    if plan.diagnostics.is_empty() {
+    let rest: Vec<_> = plan.diagnostics.iter().filter(|d| !is_header(d)).collect();
+    if rest.is_empty() {
         return;
     }
     let _ = writeln!(out, "\nDiagnostics:");
-    for d in &plan.diagnostics {
-        let _ = writeln!(out, "  {}: {} [{}]", d.severity.name(), d.text, d.code);
+    for d in rest {
+        let _ = writeln!(
+            out,
+            "  {}: {} [{}]",
+            d.severity.name(),
+            Esc(&d.text),
+            Esc(&d.code)
+        );
     }
 }
 
@@ -104,17 +135,23 @@ pub fn command_line(cmd: &Command) -> String {
                 line
             }
         }
+        // JSON escapes control characters in the body itself.
         Command::Waldur {
             method, path, body, ..
         } => match body {
-            Some(b) => format!("{method} {path} {b}"),
-            None => format!("{method} {path}"),
+            Some(b) => format!("{} {} {b}", Esc(method), Esc(path)),
+            None => format!("{} {}", Esc(method), Esc(path)),
         },
     }
 }
 
 /// Quotes an argument for a POSIX shell when it holds anything but safe characters.
+/// Arguments are validated names and normalised text, which hold no control characters;
+/// should one ever slip through, it is shown escaped (and the line no longer runs as is)
+/// rather than written raw into a script.
 pub fn shell_quote(arg: &str) -> String {
+    let escaped = crate::escape::text(arg);
+    let arg: &str = &escaped;
     let safe = !arg.is_empty()
         && arg
             .chars()
@@ -133,6 +170,9 @@ pub fn shell_script(plan: &Plan) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "#!/bin/sh");
     let _ = writeln!(out, "# {}", headline(plan));
+    for d in plan.diagnostics.iter().filter(|d| is_header(d)) {
+        let _ = writeln!(out, "# WARNING: {}", Esc(&d.text));
+    }
     let _ = writeln!(
         out,
         "# Review, then run with: sh <this file>. Stops at the first failing command."
@@ -140,17 +180,18 @@ pub fn shell_script(plan: &Plan) -> String {
     let _ = writeln!(out, "set -e");
     for change in &plan.changes {
         let _ = writeln!(out);
-        let _ = writeln!(out, "# {} {}", symbol(change.action), change.address);
+        let address = change.address.to_string();
+        let _ = writeln!(out, "# {} {}", symbol(change.action), Esc(&address));
         for reason in &change.reasons {
-            let _ = writeln!(out, "# why: {} [{}]", reason.text, reason.code);
+            let _ = writeln!(out, "# why: {} [{}]", Esc(&reason.text), Esc(&reason.code));
         }
         for f in &change.fields {
             let _ = writeln!(
                 out,
                 "#   {}: {} -> {}",
-                f.field,
-                f.before.as_deref().unwrap_or("(unset)"),
-                f.after.as_deref().unwrap_or("(unset)")
+                Esc(&f.field),
+                Esc(f.before.as_deref().unwrap_or("(unset)")),
+                Esc(f.after.as_deref().unwrap_or("(unset)"))
             );
         }
         for cmd in &change.commands {
@@ -171,13 +212,29 @@ pub fn shell_script(plan: &Plan) -> String {
             );
         }
     }
-    if !plan.diagnostics.is_empty() {
+    let rest: Vec<_> = plan.diagnostics.iter().filter(|d| !is_header(d)).collect();
+    if !rest.is_empty() {
         let _ = writeln!(out);
-        for d in &plan.diagnostics {
-            let _ = writeln!(out, "# {:?}: {} [{}]", d.severity, d.text, d.code);
+        for d in rest {
+            let _ = writeln!(
+                out,
+                "# {:?}: {} [{}]",
+                d.severity,
+                Esc(&d.text),
+                Esc(&d.code)
+            );
         }
     }
     out
+}
+
+/// Whether a command can be written as a stdin session line: sacctmgr's tokenizer toggles
+/// quoting on both `"` and `'`, and a line ends at a newline, so an argument holding one
+/// of them cannot be expressed there (names and normalised text never do; such a command
+/// is run on its own instead).
+pub fn session_safe(argv: &[String]) -> bool {
+    argv.iter()
+        .all(|a| !a.contains(['"', '\'']) && !a.chars().any(crate::escape::is_unsafe))
 }
 
 /// The line sacctmgr reads in a stdin session: the argv after `sacctmgr -i`, with values

@@ -339,17 +339,33 @@ pub struct Desired {
     pub keep_users: BTreeSet<String>,
     /// Waldur calls that report the outcome of the SLURM work.
     pub waldur_calls: Vec<WaldurCall>,
+    /// Names claimed twice in ways that cannot both hold (two resources on one account, an
+    /// allocation named like a customer or project account): nothing is done to them.
+    pub conflicts: BTreeSet<String>,
     /// Problems found while building the desired state (skipped resources, bad names).
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Desired {
-    /// Adds an account; when two sources want the same account (two offerings sharing a
-    /// customer account), the first definition wins and a differing second one is reported.
+    /// Adds an account. Two resources claiming one allocation account, or an account
+    /// wanted at two tiers, is a conflict: reported as an error, and the account is left
+    /// alone. When two sources want the same customer or project account (two offerings
+    /// sharing a customer), the first definition wins and a differing second one is
+    /// reported.
     pub fn add_account(&mut self, spec: AccountSpec) {
         match self.accounts.get(&spec.name) {
             None => {
                 self.accounts.insert(spec.name.clone(), spec);
+            }
+            Some(existing) if existing.tier != spec.tier || spec.tier == Tier::Allocation => {
+                self.diagnostics.push(Diagnostic::error(
+                    "conflicting_account",
+                    format!(
+                        "account {} is claimed twice ({} / {}); it is left alone until Waldur names one owner",
+                        spec.name, existing.reason.text, spec.reason.text
+                    ),
+                ));
+                self.conflicts.insert(spec.name.clone());
             }
             Some(existing) if existing.fields == spec.fields => {}
             Some(existing) => {
@@ -377,6 +393,7 @@ impl Desired {
         }
         self.anchors.extend(other.anchors);
         self.keep_users.extend(other.keep_users);
+        self.conflicts.extend(other.conflicts);
         self.waldur_calls.extend(other.waldur_calls);
         self.diagnostics.extend(other.diagnostics);
     }

@@ -18,6 +18,7 @@ pub fn context(cluster: &str) -> PlanContext {
     PlanContext {
         target: SlurmTarget::new("/usr/bin", Some(cluster)),
         cancel_jobs: true,
+        cancel_jobs_on_partition_change: false,
         fallback_default_account: Some("root".into()),
     }
 }

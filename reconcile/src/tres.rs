@@ -35,6 +35,16 @@ pub fn parse(text: &str) -> Result<TresMap, TresError> {
                 why: "empty TRES name",
             });
         }
+        // TRES names go back into commands (`-1` clears an entry): only SLURM's alphabet.
+        if !key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-/:.".contains(c))
+        {
+            return Err(TresError {
+                entry: entry.to_string(),
+                why: "a TRES name holds only letters, digits and _-/:.",
+            });
+        }
         if value == "-1" {
             continue;
         }
@@ -128,6 +138,8 @@ mod tests {
         assert!(parse("cpu=-1").unwrap().is_empty());
         assert!(parse("cpu").is_err());
         assert!(parse("cpu=abc").is_err());
+        assert!(parse("cpu x=1").is_err());
+        assert!(parse("gres/gpu:a100=4").is_ok());
     }
 
     #[test]

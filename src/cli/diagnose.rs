@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use agent_reconcile::escape::Esc;
 use anyhow::Result;
 use waldur_slurm_agent::diagnose;
 use waldur_slurm_agent::settings::Invocation;
@@ -14,7 +15,7 @@ pub async fn diagnose(account: &str, target: &Target, sources: &Sources) -> Resu
     let groups = inv.groups()?;
     let d = diagnose::diagnose(&inv.config, &inv.sides, &groups, account).await?;
     for f in &d.read_failures {
-        eprintln!("error: {f}; this offering is left out");
+        eprintln!("error: {}; this offering is left out", Esc(f));
     }
     print!("{}", d.text);
     Ok(if d.read_failures.is_empty() {

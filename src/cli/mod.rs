@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use agent_config::ApplyMode;
+use agent_reconcile::escape::Esc;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use waldur_slurm_agent::cycle::Pass;
@@ -199,7 +200,10 @@ impl Cmd {
     }
 }
 
-pub async fn run(cli: Cli) -> Result<ExitCode> {
+/// Sets the log level (a tracing filter) once the config is read.
+pub type SetLevel<'a> = &'a (dyn Fn(&str) + Sync);
+
+pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
     match cli.command {
         Cmd::PlanSchema => {
             println!("{}", agent_reconcile::plan::json_schema());
@@ -253,7 +257,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             target,
             once,
             allow_mass_delete,
-        } => run::run(&target, once, allow_mass_delete).await,
+        } => run::run(&target, once, allow_mass_delete, set_level).await,
         Cmd::Report {
             target,
             dry_run,
@@ -287,7 +291,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 fn print_read_failures(pass: &Pass) {
     for g in &pass.groups {
         for f in &g.read_failures {
-            eprintln!("error: {f}; this offering is left out of the cycle (nothing of it is changed or deleted)");
+            eprintln!(
+                "error: {}; this offering is left out of the cycle (nothing of it is changed or deleted)",
+                Esc(f)
+            );
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use agent_reconcile::escape::Esc;
 use agent_reconcile::{render, Plan};
 use anyhow::Result;
 use waldur_slurm_agent::cycle::{self, PassOptions};
@@ -26,12 +27,14 @@ pub async fn plan(
 ) -> Result<ExitCode> {
     let inv = Invocation::load(&target.config, target.offering.clone(), &sources.args())?;
     let groups = inv.groups()?;
+    let state = inv.state_dir();
     let options = PassOptions {
         apply: false,
         mode: inv.config.agent.apply_mode,
         allow_mass_delete: false,
         verify: false,
         progress: None,
+        state: Some(&state),
     };
     let pass = cycle::reconcile(&inv.config, &inv.sides, &groups, &options).await;
     print_read_failures(&pass);
@@ -50,7 +53,7 @@ pub async fn plan(
     let mut failed = false;
     for g in &pass.groups {
         if let Some(e) = &g.error {
-            eprintln!("error: cluster {}: {e}", g.cluster);
+            eprintln!("error: cluster {}: {}", Esc(&g.cluster), Esc(e));
             failed = true;
         }
         failed |= !g.read_failures.is_empty();

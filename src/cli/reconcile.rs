@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use agent_config::ApplyMode;
+use agent_reconcile::escape::Esc;
 use agent_reconcile::render;
 use anyhow::{bail, Result};
 use waldur_slurm_agent::cycle::{self, GroupReport, PassOptions};
@@ -26,6 +27,8 @@ pub async fn reconcile(
         bail!("--from-snapshot reads recorded SLURM output and cannot be applied; use --dry-run, or --waldur-snapshot to apply to the live cluster");
     }
     let groups = inv.groups()?;
+    let _locks = inv.lock(&groups)?;
+    let state = inv.state_dir();
     let tty = std::io::stderr().is_terminal();
     let progress = |done: usize, total: usize| {
         if tty && total > 20 {
@@ -41,6 +44,7 @@ pub async fn reconcile(
         allow_mass_delete,
         verify: true,
         progress: Some(&progress),
+        state: Some(&state),
     };
     let pass = cycle::reconcile(&inv.config, &inv.sides, &groups, &options).await;
     print_read_failures(&pass);
@@ -67,7 +71,7 @@ pub async fn reconcile(
 
 fn print_group(g: &GroupReport) {
     if let Some(e) = &g.error {
-        eprintln!("error: cluster {}: {e}", g.cluster);
+        eprintln!("error: cluster {}: {}", Esc(&g.cluster), Esc(e));
     }
     let Some(plan) = &g.plan else { return };
     let Some(outcome) = &g.outcome else {
@@ -80,12 +84,14 @@ fn print_group(g: &GroupReport) {
         return;
     };
     for (address, status) in &outcome.statuses {
+        let address = address.to_string();
+        let address = Esc(&address);
         match status {
             Status::Applied => println!("  applied  {address}"),
             Status::Failed { class, message } => {
-                println!("  FAILED   {address} ({class}): {message}")
+                println!("  FAILED   {address} ({class}): {}", Esc(message))
             }
-            Status::Skipped { because } => println!("  skipped  {address}: {because}"),
+            Status::Skipped { because } => println!("  skipped  {address}: {}", Esc(because)),
         }
     }
     println!(

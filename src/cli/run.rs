@@ -9,20 +9,39 @@ use waldur_slurm_agent::daemon::{self, Daemon, Settings, SystemClock};
 use waldur_slurm_agent::executor::Status;
 use waldur_slurm_agent::settings::{Invocation, SourceArgs};
 
-use super::Target;
+use super::{SetLevel, Target};
 
-pub async fn run(target: &Target, once: bool, allow_mass_delete: bool) -> Result<ExitCode> {
+/// The Python agent's level names as tracing filters.
+fn tracing_level(level: &str) -> &'static str {
+    match level.to_ascii_uppercase().as_str() {
+        "DEBUG" => "debug",
+        "WARNING" => "warn",
+        "ERROR" | "CRITICAL" => "error",
+        _ => "info",
+    }
+}
+
+pub async fn run(
+    target: &Target,
+    once: bool,
+    allow_mass_delete: bool,
+    set_level: SetLevel<'_>,
+) -> Result<ExitCode> {
     let inv = Invocation::load(
         &target.config,
         target.offering.clone(),
         &SourceArgs::default(),
     )?;
+    set_level(tracing_level(&inv.config.log_level));
     let settings = Settings {
         allow_mass_delete,
         selection: target.offering.clone(),
         once,
         ..Settings::from_config(&inv.config)
     };
+    let groups = inv.groups()?;
+    let _locks = inv.lock(&groups)?;
+    let state = inv.state_dir();
     let sides = inv.sides.clone();
     let observer = |pass: &Pass| log_pass(pass, &sides);
     let d = Daemon {
@@ -31,6 +50,7 @@ pub async fn run(target: &Target, once: bool, allow_mass_delete: bool) -> Result
         clock: &SystemClock,
         settings,
         observer: &observer,
+        state: Some(&state),
     };
     // The event listener will hold the sending half.
     let (_wake, wakes) = daemon::wake_channel();

@@ -5,6 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use agent_config::Config;
+use agent_reconcile::escape::Esc;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use waldur_slurm_agent::usage::periods::Month;
@@ -40,11 +41,11 @@ fn progress_printer(enabled: bool) -> impl Fn(usize, usize) + Sync {
 fn print_submissions(submissions: &[Submission], dry_run: bool) {
     for r in submissions {
         let status = if let Some(e) = &r.error {
-            format!("ERROR {e}")
+            format!("ERROR {}", Esc(e))
         } else if let Some(s) = &r.skipped {
-            format!("skipped: {s}")
+            format!("skipped: {}", Esc(s))
         } else if !r.anomalies.is_empty() {
-            format!("not sent: {}", r.anomalies.join("; "))
+            format!("not sent: {}", Esc(&r.anomalies.join("; ")))
         } else if r.posted() {
             let what = if dry_run { "would send" } else { "sent" };
             let mut parts = Vec::new();
@@ -61,7 +62,7 @@ fn print_submissions(submissions: &[Submission], dry_run: bool) {
         println!(
             "{}  {:<24} {:<32} {status}",
             r.period,
-            r.backend_id,
+            Esc(&r.backend_id).to_string(),
             usage::amounts(&r.totals)
         );
     }
@@ -74,10 +75,10 @@ fn finish(submissions: &[Submission], periods: usize, dry_run: bool, json: bool)
             "{}",
             serde_json::to_string_pretty(submissions).expect("submissions serialise")
         );
-        eprintln!("{}", summary.text);
+        eprintln!("{}", Esc(&summary.text));
     } else {
         print_submissions(submissions, dry_run);
-        println!("{}", summary.text);
+        println!("{}", Esc(&summary.text));
     }
     if summary.errors > 0 {
         ExitCode::from(1)

@@ -23,7 +23,7 @@ use std::future::Future;
 
 use agent_config::ApplyMode;
 use agent_observed::answers::FailureClass;
-use agent_reconcile::plan::{Change, Command, Kind, Phase, Plan};
+use agent_reconcile::plan::{Address, Change, Command, Kind, Phase, Plan};
 use serde_json::json;
 
 use crate::sides::{SlurmWrites, WaldurWrites};
@@ -70,6 +70,8 @@ pub struct Executor<'a> {
     /// `None` when Waldur was read from a snapshot: its calls are skipped.
     pub waldur: Option<&'a dyn WaldurWrites>,
     pub progress: Option<Progress<'a>>,
+    /// Whether an erred order carries SLURM's message (`expose_backend_error_details`).
+    pub expose_error_details: bool,
 }
 
 impl Executor<'_> {
@@ -169,10 +171,14 @@ impl Executor<'_> {
                 return;
             }
         };
+        // Only what was in the plan that was shown and checked (mass-delete guard
+        // included): a Terminate that arrived during the session waits for the next pass.
+        let shown: std::collections::BTreeSet<&Address> =
+            changes.iter().map(|c| &c.address).collect();
         let left: Vec<&Change> = leftovers
             .changes
             .iter()
-            .filter(|c| c.kind != Kind::Waldur)
+            .filter(|c| c.kind != Kind::Waldur && shown.contains(&c.address))
             .collect();
         if !left.is_empty() && left.len() >= changes.len() {
             tracing::warn!(
@@ -248,7 +254,15 @@ impl Executor<'_> {
         let Some(Command::Waldur { offering, path, .. }) = &change.on_failure else {
             return None;
         };
-        let message = format!("SLURM change {} failed: {}", cause.address, cause.message);
+        let message = if self.expose_error_details {
+            format!("SLURM change {} failed: {}", cause.address, cause.message)
+        } else {
+            tracing::warn!(change = %cause.address, message = %cause.message, "the order is erred without SLURM's message (expose_backend_error_details: false)");
+            format!(
+                "SLURM change {} failed ({}); the site's agent log has the details",
+                cause.address, cause.class
+            )
+        };
         let body = json!({ "error_message": message, "error_traceback": "" });
         Some(
             match waldur.call(offering, "POST", path, Some(&body)).await {

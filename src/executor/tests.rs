@@ -80,6 +80,7 @@ impl Setup {
             slurm: &self.slurm,
             waldur: waldur.then_some(&self.waldur as _),
             progress: None,
+            expose_error_details: true,
         };
         executor
             .apply(&plan, mode, || async { Ok(self.plan()) })
@@ -232,6 +233,7 @@ async fn a_batch_that_cannot_be_verified_is_unknown_not_done() {
         slurm: &s.slurm,
         waldur: Some(&s.waldur),
         progress: None,
+        expose_error_details: true,
     };
     let outcome = executor
         .apply(&plan, ApplyMode::Batch, || async {
@@ -264,4 +266,51 @@ async fn without_a_waldur_writer_calls_are_skipped_and_slurm_still_applies() {
         Status::Skipped { .. }
     ));
     assert!(s.waldur.calls().is_empty());
+}
+
+#[tokio::test]
+async fn batch_leftovers_are_limited_to_the_plan_that_was_shown() {
+    let s = setup();
+    let plan = s.plan();
+    // While the session runs, Waldur terminates another allocation: the re-plan now
+    // deletes it, but it was not in the reviewed plan.
+    let project = account("p_t", Tier::Project, "root", "p_t");
+    s.slurm.edit(|o| {
+        o.accounts.insert("p_t".into(), testkit::written(&project));
+        o.accounts.insert(
+            "a_gone".into(),
+            agent_reconcile::state::AccountValues::new_default("a_gone", "p_t"),
+        );
+    });
+    let mut desired = s.desired.clone();
+    desired.add_account(project);
+    desired.tombstones.insert(
+        "a_gone".into(),
+        agent_reconcile::state::Tombstone {
+            account: "a_gone".into(),
+            tier: Tier::Allocation,
+            cascade_parent: Some("p_t".into()),
+            reason: reason(),
+        },
+    );
+    let executor = Executor {
+        slurm: &s.slurm,
+        waldur: Some(&s.waldur),
+        progress: None,
+        expose_error_details: true,
+    };
+    executor
+        .apply(&plan, ApplyMode::Batch, || async {
+            let p = agent_reconcile::plan(&desired, &s.slurm.state(), &testkit::context("c1"));
+            assert!(p
+                .changes
+                .iter()
+                .any(|c| c.address.to_string() == "account/a_gone"));
+            Ok(p)
+        })
+        .await;
+    assert!(
+        s.slurm.state().accounts.contains_key("a_gone"),
+        "deleted outside the plan"
+    );
 }

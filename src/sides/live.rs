@@ -188,12 +188,20 @@ impl SlurmWrites for LiveSlurm {
     }
 
     /// Job cancellations first (one scancel each), then every sacctmgr command in one
-    /// `sacctmgr -i` stdin session over a single database connection.
+    /// `sacctmgr -i` stdin session over a single database connection. A change with an
+    /// argument a session line cannot carry is left out: the re-plan finds it and the
+    /// executor runs it on its own.
     fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, ()> {
         async move {
             let mut lines = Vec::new();
             let mut sacctmgr = None;
-            for change in changes {
+            let expressible = |c: &&&Change| {
+                c.commands.iter().all(|cmd| match cmd {
+                    Command::Slurm { argv, .. } => render::session_safe(argv),
+                    Command::Waldur { .. } => true,
+                })
+            };
+            for change in changes.iter().filter(expressible) {
                 for cmd in &change.commands {
                     match cmd {
                         Command::Slurm {

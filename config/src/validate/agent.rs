@@ -24,6 +24,11 @@ impl Validator<'_> {
                 d.max_deletions as u64,
             ) as usize,
             cancel_jobs: self.bool(&raw.cancel_jobs, "agent.cancel_jobs", d.cancel_jobs),
+            cancel_jobs_on_partition_change: self.bool(
+                &raw.cancel_jobs_on_partition_change,
+                "agent.cancel_jobs_on_partition_change",
+                d.cancel_jobs_on_partition_change,
+            ),
             apply_mode,
             command_timeout: self.duration(
                 &raw.command_timeout,
@@ -51,6 +56,11 @@ impl Validator<'_> {
                 .string(&raw.heartbeat_file, "agent.heartbeat_file")
                 .filter(|s| !s.is_empty())
                 .map(std::path::PathBuf::from),
+            state_dir: self
+                .string(&raw.state_dir, "agent.state_dir")
+                .filter(|s| !s.is_empty())
+                .map(std::path::PathBuf::from)
+                .unwrap_or(d.state_dir),
         }
     }
 }

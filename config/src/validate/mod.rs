@@ -12,6 +12,7 @@ use leaves::line_of;
 mod agent;
 mod backend;
 mod components;
+mod ignored;
 mod leaves;
 mod offering;
 mod token;
@@ -63,6 +64,8 @@ impl fmt::Display for ConfigError {
 pub struct Loaded {
     pub config: Config,
     pub warnings: Vec<Problem>,
+    /// The file holds an API token itself (so who may read it matters).
+    pub inline_token: bool,
 }
 
 /// Reads and validates a configuration file.
@@ -79,7 +82,22 @@ pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     let env_token = std::env::var(TOKEN_ENV)
         .ok()
         .filter(|t| !t.trim().is_empty());
-    load_str(&file, &text, env_token.as_deref(), path.parent())
+    let mut loaded = load_str(&file, &text, env_token.as_deref(), path.parent())?;
+    if loaded.inline_token && readable_by_others(path) {
+        loaded.warnings.push(Problem {
+            path: "(file)".into(),
+            line: None,
+            message: "holds an API token and every user of this host can read it: chmod 600 it, or move the token to waldur_api_token_file"
+                .into(),
+        });
+    }
+    Ok(loaded)
+}
+
+/// Whether users other than the owner and group may read `path`.
+pub(crate) fn readable_by_others(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o004 != 0)
 }
 
 /// Validates configuration text. `env_token` stands for the environment variable and
@@ -110,13 +128,16 @@ pub fn load_str(
         warnings: Vec::new(),
         env_token,
         base_dir,
+        inline_token: false,
     };
     v.unknown_keys(&tree);
-    let config = v.config(raw);
+    let mut config = v.config(raw);
+    v.ignored_keys(&tree, &mut config.offerings);
     if v.errors.is_empty() {
         Ok(Loaded {
             config,
             warnings: v.warnings,
+            inline_token: v.inline_token,
         })
     } else {
         Err(fail(v.errors))
@@ -138,6 +159,8 @@ struct Validator<'a> {
     warnings: Vec<Problem>,
     env_token: Option<&'a str>,
     base_dir: Option<&'a Path>,
+    /// Some offering has its token in the file itself.
+    inline_token: bool,
 }
 
 impl Validator<'_> {
@@ -176,7 +199,7 @@ impl Validator<'_> {
         }
         let reporting_periods =
             self.uint(&raw.reporting_periods, "reporting_periods", 1..=12, 2) as u8;
-        let _ = self.bool(
+        let expose_error_details = self.bool(
             &raw.expose_backend_error_details,
             "expose_backend_error_details",
             true,
@@ -224,6 +247,7 @@ impl Validator<'_> {
             timezone,
             reporting_periods,
             log_level,
+            expose_error_details,
             agent,
         }
     }

@@ -27,6 +27,16 @@ impl Validator<'_> {
                 "must start with http:// or https://",
             );
         }
+        if has_userinfo(&api_url) {
+            // The URL is not repeated: what precedes the @ is probably a secret.
+            let l = raw.waldur_api_url.as_ref().and_then(line_of);
+            self.error(
+                &format!("{p}.waldur_api_url"),
+                l,
+                "must not carry user:password@ (the token goes in waldur_api_token or waldur_api_token_file)",
+            );
+            api_url.clear();
+        }
         if !api_url.ends_with('/') {
             api_url.push('/');
         }
@@ -82,6 +92,14 @@ impl Validator<'_> {
             reporting,
             slurm,
             components,
+            ignored: Vec::new(),
         })
     }
+}
+
+/// Whether `scheme://user[:pass]@host…` carries credentials before the host.
+pub fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.contains('@')
 }

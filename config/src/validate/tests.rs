@@ -11,7 +11,9 @@ offerings:
     waldur_offering_uuid: "d629d5e4-5567-425d-a9cd-bdc1af67b32c"
     backend_type: "slurm"
     order_processing_backend: "slurm"
+    membership_sync_backend: "slurm"
     backend_settings:
+      enable_user_homedir_account_creation: false
       default_account: "root"
       customer_prefix: "c_"
       project_prefix: "p_"
@@ -117,4 +119,31 @@ fn durations_parse() {
     assert_eq!(loaded.config.agent.apply_mode, ApplyMode::Batch);
     let bad = format!("{GOOD}agent:\n  cycle_interval: soon\n");
     assert!(load_str("c.yaml", &bad, None, None).is_err());
+}
+
+#[test]
+fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
+    let text = GOOD
+        .replace("    membership_sync_backend: \"slurm\"\n", "    stomp_enabled: true\n")
+        .replace(
+            "      enable_user_homedir_account_creation: false\n",
+            "      ldap: {uri: \"ldap://x\"}\n      qos_management: {enabled: false}\n",
+        )
+        .replace("        label: \"RAM\"", "        label: \"RAM\"\n        min_value: 1");
+    let loaded = load_str("c.yaml", &text, None, None).unwrap();
+    let paths: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
+    for expected in [
+        "offerings[0].membership_sync_backend",
+        "offerings[0].stomp_enabled",
+        "offerings[0].backend_settings.ldap",
+        "offerings[0].backend_settings.enable_user_homedir_account_creation",
+        "offerings[0].backend_components",
+    ] {
+        assert!(paths.contains(&expected), "{expected} not in {paths:?}");
+    }
+    // qos_management is present but off: nothing to say.
+    assert!(!paths.iter().any(|p| p.contains("qos_management")));
+    let loud = &loaded.config.offerings[0].ignored;
+    assert!(loud.iter().any(|l| l.contains("ldap")), "{loud:?}");
+    assert!(!loud.iter().any(|l| l.contains("stomp_enabled")), "{loud:?}");
 }

@@ -15,7 +15,10 @@ impl Validator<'_> {
         // Never echo the token: only its shape is checked.
         if let Some(s) = raw.waldur_api_token.as_ref() {
             match &s.value {
-                Value::String(t) if !t.trim().is_empty() => return Secret::new(t.trim()),
+                Value::String(t) if !t.trim().is_empty() => {
+                    self.inline_token = true;
+                    return Secret::new(t.trim());
+                }
                 Value::String(_) | Value::Null => {}
                 _ => {
                     self.error(
@@ -35,6 +38,16 @@ impl Validator<'_> {
                 Some(b) if Path::new(&file).is_relative() => b.join(&file),
                 _ => Path::new(&file).to_path_buf(),
             };
+            if super::readable_by_others(&path) {
+                self.warnings.push(super::Problem {
+                    path: format!("{p}.waldur_api_token_file"),
+                    line: raw.waldur_api_token_file.as_ref().and_then(line_of),
+                    message: format!(
+                        "{} holds the API token and every user of this host can read it: chmod 600 it",
+                        path.display()
+                    ),
+                });
+            }
             return match std::fs::read_to_string(&path) {
                 Ok(t) if !t.trim().is_empty() => Secret::new(t.trim()),
                 Ok(_) => {

@@ -21,29 +21,51 @@ impl Builder<'_> {
             }
             return;
         };
-        self.tree(r, &p);
         let s = &self.cfg.slurm;
         let mut fields = Self::text_fields(&p.project, &r.name, &p.project, &p.allocation);
         let waldur_limits = match order {
             Some(o) if o.kind == OrderKind::Update && !o.limits.is_empty() => &o.limits,
             _ => &r.limits,
         };
+        let mut order = order;
         if !s.periodic_limits.enabled {
-            let (map, notes) = limits::grp_tres_mins(&LimitInputs {
+            match limits::grp_tres_mins(&LimitInputs {
                 components: &self.cfg.components,
                 waldur_limits,
                 period: r.created.as_deref().zip(r.end_date.as_deref()),
-            });
-            for n in notes {
-                self.out.diagnostics.push(Diagnostic::warning(
-                    "prepaid_without_dates",
-                    format!("{}: {n}", r.name),
-                ));
-            }
-            if !map.is_empty() {
-                fields.insert(AccountField::GrpTresMins, Value::Tres(map));
+            }) {
+                Ok((map, notes)) => {
+                    for n in notes {
+                        self.out.diagnostics.push(Diagnostic::warning(
+                            "prepaid_without_dates",
+                            format!("{}: {n}", r.name),
+                        ));
+                    }
+                    if !map.is_empty() {
+                        fields.insert(AccountField::GrpTresMins, Value::Tres(map));
+                    }
+                }
+                Err(e) => {
+                    // The limits stay as SLURM has them; an order that asked for these
+                    // values is erred rather than carried out without its caps.
+                    self.out.diagnostics.push(Diagnostic::error(
+                        "invalid_limit",
+                        format!(
+                            "resource {:?} ({}): {e}; its limits in SLURM are left as they are",
+                            r.name,
+                            hex(&r.uuid)
+                        ),
+                    ));
+                    if let Some(o) = order.take() {
+                        self.fail_order(r, o);
+                        if o.kind.provisions() {
+                            return;
+                        }
+                    }
+                }
             }
         }
+        self.tree(r, &p);
         let qos = self.qos(r, &mut fields);
         self.out.add_account(AccountSpec {
             name: p.allocation.clone(),

@@ -10,7 +10,8 @@ use agent_reconcile::state::{AssocKey, AssocSpec, QosGrant};
 use agent_reconcile::tres::TresMap;
 
 use super::Builder;
-use crate::waldur::{hex, number, Resource};
+use crate::limits;
+use crate::waldur::{hex, Resource};
 
 impl Builder<'_> {
     fn partitions(&self, r: &Resource) -> Vec<String> {
@@ -72,10 +73,18 @@ impl Builder<'_> {
             }
             match names::partition(&p) {
                 Ok(p) => partitions.push(p),
-                Err(e) => self.out.diagnostics.push(Diagnostic::error(
-                    "invalid_name",
-                    format!("resource {:?}: {e}", r.name),
-                )),
+                Err(e) => {
+                    // Without all its partitions the member list is not the whole truth:
+                    // nobody is removed from this account until the name is fixed.
+                    self.out.keep_users.insert(account.to_string());
+                    self.out.diagnostics.push(Diagnostic::error(
+                        "invalid_name",
+                        format!(
+                            "resource {:?}: {e}; the users of {account} are kept as they are",
+                            r.name
+                        ),
+                    ));
+                }
             }
         }
         let grant = if self.qos_enforcement() {
@@ -105,6 +114,11 @@ impl Builder<'_> {
             DefaultAccountPolicy::None => None,
         };
         let user_limits = self.user_limits(r);
+        let limits_of = |user: &str| -> Option<TresMap> {
+            let (valid, invalid) = user_limits.as_ref()?;
+            // A user whose limit cannot be written keeps what SLURM has.
+            (!invalid.contains(user)).then(|| valid.get(user).cloned().unwrap_or_default())
+        };
         for m in &team {
             let (Some(username), Some("OK")) = (
                 m.offering_user_username.as_deref(),
@@ -136,9 +150,7 @@ impl Builder<'_> {
                         key,
                         default_account: default_account.clone(),
                         qos_grant: grant.clone(),
-                        max_tres_mins: user_limits
-                            .as_ref()
-                            .map(|l| l.get(&user).cloned().unwrap_or_default()),
+                        max_tres_mins: limits_of(&user),
                         reason: Reason::new(
                             "member",
                             format!(
@@ -153,23 +165,42 @@ impl Builder<'_> {
         }
     }
 
-    /// Per-user MaxTRESMins, when the per-user limits were read: user -> TRES map.
-    fn user_limits(&self, r: &Resource) -> Option<BTreeMap<String, TresMap>> {
+    /// Per-user MaxTRESMins, when the per-user limits were read: user -> TRES map, and the
+    /// users with a limit that cannot be written (reported here).
+    fn user_limits(
+        &mut self,
+        r: &Resource,
+    ) -> Option<(BTreeMap<String, TresMap>, BTreeSet<String>)> {
         let all = self.docs.user_limits.as_ref()?;
         let mut out: BTreeMap<String, TresMap> = BTreeMap::new();
+        let mut invalid = BTreeSet::new();
         for l in all.get(&hex(&r.uuid)).into_iter().flatten() {
             let Some(comp) = self.cfg.components.get(&l.component_type) else {
                 continue;
             };
-            let Some(v) = number(&l.limit) else { continue };
             let Ok(user) = names::user(&l.user) else {
                 continue;
             };
-            out.entry(user).or_default().insert(
-                l.component_type.clone(),
-                (v * comp.unit_factor).trunc() as u64,
-            );
+            let minutes = limits::limit_value(&l.component_type, &l.limit)
+                .and_then(|v| limits::tres_minutes(&l.component_type, v * comp.unit_factor));
+            match minutes {
+                Ok(m) => {
+                    out.entry(user)
+                        .or_default()
+                        .insert(l.component_type.clone(), m);
+                }
+                Err(e) => {
+                    self.out.diagnostics.push(Diagnostic::error(
+                        "invalid_limit",
+                        format!(
+                            "resource {:?}: per-user {e} of {user}; that user's limits are left as they are",
+                            r.name
+                        ),
+                    ));
+                    invalid.insert(user);
+                }
+            }
         }
-        Some(out)
+        Some((out, invalid))
     }
 }

@@ -22,6 +22,10 @@ use crate::waldur::{hex, Order, OrderKind, Resource, WaldurDocs};
 const LIVE_STATES: [&str; 4] = ["OK", "Erred", "Updating", "Terminating"];
 
 /// Builds the desired state of one offering.
+/// Diagnostic code of a setting of the file this agent does not act on, where that
+/// changes what SLURM ends up holding; plans show these first.
+pub const SETTING_IGNORED: &str = agent_reconcile::render::SETTING_IGNORED;
+
 pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
     let mut b = Builder {
         cfg,
@@ -29,6 +33,12 @@ pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
         out: Desired::default(),
     };
     b.anchors();
+    for setting in &cfg.ignored {
+        b.out.diagnostics.push(Diagnostic::warning(
+            SETTING_IGNORED,
+            format!("offering {:?}: {setting}", cfg.name),
+        ));
+    }
     let orders = orders::by_resource(docs, &mut b.out.diagnostics);
     for resource in &docs.resources {
         let order = orders.get(&hex(&resource.uuid)).copied();

@@ -10,7 +10,9 @@ offerings:
     waldur_api_token: x
     waldur_offering_uuid: "00000000000000000000000000000001"
     backend_type: slurm
+    membership_sync_backend: slurm
     backend_settings:
+      enable_user_homedir_account_creation: false
       default_account: root
       customer_prefix: hpc_
       project_prefix: hpc_
@@ -46,7 +48,7 @@ fn docs(resources: Vec<Resource>, orders: Vec<Order>) -> WaldurDocs {
         .collect();
     WaldurDocs {
         offering: Offering {
-            uuid: "1".into(),
+            uuid: "00000000000000000000000000000001".into(),
             name: "o".into(),
             components: vec![],
             partitions: vec![],
@@ -59,14 +61,15 @@ fn docs(resources: Vec<Resource>, orders: Vec<Order>) -> WaldurDocs {
     }
 }
 
-const NEW: &str = r#"{"uuid": "aa", "name": "sample-resource-1", "slug": "sample-resource-1", "state": "Creating",
-  "backend_id": "", "project_uuid": "pp", "project_slug": "project-1", "project_name": "Project 1",
-  "customer_slug": "customer-1", "customer_name": "Customer 1", "limits": {"cpu": 10, "mem": 20}}"#;
+const NEW: &str = r#"{"uuid": "aa000000000000000000000000000001", "name": "sample-resource-1", "slug": "sample-resource-1", "state": "Creating",
+  "backend_id": "", "project_uuid": "bb000000000000000000000000000001", "project_slug": "project-1", "project_name": "Project 1",
+  "customer_slug": "customer-1", "customer_name": "Customer 1", "limits": {"cpu": 10, "mem": 20},
+  "paused": false, "downscaled": false, "restrict_member_access": false}"#;
 
 #[test]
 fn create_order_builds_the_three_tier_tree() {
     let order: Order = serde_json::from_str(
-        r#"{"uuid": "o1", "type": "Create", "state": "pending-provider", "marketplace_resource_uuid": "aa"}"#,
+        r#"{"uuid": "dd000000000000000000000000000001", "type": "Create", "state": "pending-provider", "marketplace_resource_uuid": "aa000000000000000000000000000001"}"#,
     )
     .unwrap();
     let d = build(&config(), &docs(vec![resource(NEW)], vec![order]));
@@ -105,7 +108,7 @@ fn create_order_builds_the_three_tier_tree() {
     );
     assert_eq!(
         d.waldur_calls[3].on_failure.as_deref(),
-        Some("/api/marketplace-orders/o1/set_state_erred/")
+        Some("/api/marketplace-orders/dd000000000000000000000000000001/set_state_erred/")
     );
     assert_eq!(
         d.waldur_calls[2].body,
@@ -117,14 +120,17 @@ fn create_order_builds_the_three_tier_tree() {
 fn empty_slug_errs_the_create_order() {
     let r = resource(&NEW.replace("\"customer-1\"", "\"\""));
     let order: Order = serde_json::from_str(
-        r#"{"uuid": "o1", "type": "Create", "state": "executing", "marketplace_resource_uuid": "aa"}"#,
+        r#"{"uuid": "dd000000000000000000000000000001", "type": "Create", "state": "executing", "marketplace_resource_uuid": "aa000000000000000000000000000001"}"#,
     )
     .unwrap();
     let d = build(&config(), &docs(vec![r], vec![order]));
     assert!(d.accounts.is_empty());
     assert_eq!(d.waldur_calls.len(), 1);
     let erred = &d.waldur_calls[0];
-    assert_eq!(erred.path, "/api/marketplace-orders/o1/set_state_erred/");
+    assert_eq!(
+        erred.path,
+        "/api/marketplace-orders/dd000000000000000000000000000001/set_state_erred/"
+    );
     assert!(erred.body.as_ref().unwrap()["error_message"]
         .as_str()
         .unwrap()
@@ -150,12 +156,51 @@ fn bad_usernames_never_become_commands() {
 #[test]
 fn odd_orders_load_and_are_skipped() {
     let orders: Vec<Order> = serde_json::from_str(
-        r#"[{"uuid": "o1", "type": "Migrate", "state": "executing", "marketplace_resource_uuid": "aa"},
-            {"uuid": "o2", "type": "Create", "state": "pending-wibble", "marketplace_resource_uuid": "aa"}]"#,
+        r#"[{"uuid": "dd000000000000000000000000000001", "type": "Migrate", "state": "executing", "marketplace_resource_uuid": "aa000000000000000000000000000001"},
+            {"uuid": "dd000000000000000000000000000002", "type": "Create", "state": "pending-wibble", "marketplace_resource_uuid": "aa000000000000000000000000000001"}]"#,
     )
     .unwrap();
     let d = build(&config(), &docs(vec![resource(NEW)], orders));
     let texts: Vec<_> = d.diagnostics.iter().map(|x| x.text.as_str()).collect();
-    assert_eq!(texts, [r#"order o1 has unknown type "Migrate"; skipped"#]);
+    assert_eq!(
+        texts,
+        [r#"order dd000000000000000000000000000001 has unknown type "Migrate"; skipped"#]
+    );
     assert!(d.accounts.is_empty());
+}
+
+#[test]
+fn a_limit_that_would_lift_the_cap_is_an_error_not_unlimited() {
+    // A Create order with a negative limit is erred, nothing is created.
+    let order: Order = serde_json::from_str(
+        r#"{"uuid": "dd000000000000000000000000000001", "type": "Create", "state": "executing", "marketplace_resource_uuid": "aa000000000000000000000000000001"}"#,
+    )
+    .unwrap();
+    let bad = resource(&NEW.replace(r#""cpu": 10"#, r#""cpu": -5"#));
+    let out = build(&config(), &docs(vec![bad], vec![order]));
+    assert!(out.accounts.is_empty());
+    let erred = out
+        .waldur_calls
+        .iter()
+        .find(|c| c.path.ends_with("set_state_erred/"))
+        .expect("order erred");
+    assert!(erred.body.as_ref().unwrap()["error_message"]
+        .as_str()
+        .unwrap()
+        .contains("limit cpu=-5: negative"));
+    assert!(!out
+        .waldur_calls
+        .iter()
+        .any(|c| c.path.ends_with("set_state_done/")));
+
+    // A live resource with a non-numeric limit keeps SLURM's limits: no GrpTRESMins managed.
+    let live = resource(
+        &NEW.replace("\"Creating\"", "\"OK\"")
+            .replace("\"backend_id\": \"\"", "\"backend_id\": \"hpc_x\"")
+            .replace(r#""cpu": 10"#, r#""cpu": "lots""#),
+    );
+    let out = build(&config(), &docs(vec![live], vec![]));
+    let spec = &out.accounts["hpc_x"];
+    assert!(!spec.fields.contains_key(&AccountField::GrpTresMins));
+    assert!(out.diagnostics.iter().any(|d| d.code == "invalid_limit"));
 }

@@ -69,17 +69,35 @@ impl std::fmt::Debug for WaldurClient {
     }
 }
 
+/// A URL as it may be shown: any `user:password@` replaced by `***@`.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (format!("{s}://"), r),
+        None => (String::new(), url),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
 /// The part of the API root before `/api/`. A suffix strip, not the Python agent's
-/// character-set strip that mangles hosts ending in `a`, `p` or `i`.
+/// character-set strip that mangles hosts ending in `a`, `p` or `i`. Credentials in the
+/// URL are refused (reqwest would send them as basic auth) and never shown.
 pub fn origin_of(api_url: &str) -> Result<String, String> {
-    let url = Url::parse(api_url).map_err(|e| format!("{api_url:?} is not a URL: {e}"))?;
+    let shown = redact_url(api_url);
+    let url = Url::parse(api_url).map_err(|e| format!("{shown:?} is not a URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{api_url:?} must be an http or https URL"));
+        return Err(format!("{shown:?} must be an http or https URL"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(format!("{shown:?} must not carry user:password@"));
     }
     let trimmed = api_url.trim_end_matches('/');
     match trimmed.strip_suffix("/api") {
         Some(origin) => Ok(origin.to_string()),
-        None => Err(format!("{api_url:?} must end with /api/")),
+        None => Err(format!("{shown:?} must end with /api/")),
     }
 }
 
@@ -92,7 +110,7 @@ impl WaldurClient {
     pub fn new(settings: &ClientSettings) -> Result<Self, ClientError> {
         let config_error = |message: String| ClientError::Transport {
             method: "SETUP".into(),
-            path: settings.api_url.clone(),
+            path: redact_url(&settings.api_url),
             message,
         };
         let origin = origin_of(&settings.api_url).map_err(config_error)?;
@@ -353,6 +371,13 @@ mod tests {
             "https://h/prefix"
         );
         assert!(origin_of("https://h/v2/").is_err());
+        let e = origin_of("https://user:SECRET-TOKEN@h/api/").unwrap_err();
+        assert!(!e.contains("SECRET-TOKEN") && e.contains("***@h"), "{e}");
+        assert_eq!(
+            redact_url("https://a:b@h:8/api/?x=@"),
+            "https://***@h:8/api/?x=@"
+        );
+        assert_eq!(redact_url("https://h/api/"), "https://h/api/");
         assert!(origin_of("ftp://h/api/").is_err());
     }
 }

@@ -13,6 +13,9 @@ impl Planner<'_> {
             let Some(parent) = spec.parent().map(str::to_string) else {
                 continue;
             };
+            if self.blocked.contains(&spec.name) {
+                continue;
+            }
             if self.desired.tombstones.contains_key(&spec.name) {
                 self.diagnostics.push(Diagnostic::warning(
                     "wanted_and_terminated",
@@ -22,11 +25,14 @@ impl Planner<'_> {
                     ),
                 ));
             }
-            let parent_ok = self.observed.accounts.contains_key(&parent)
-                || (self.desired.accounts.contains_key(&parent) && !self.blocked.contains(&parent));
+            let parent_blocked = self.blocked.contains(&parent);
+            let parent_ok = !parent_blocked
+                && (self.observed.accounts.contains_key(&parent)
+                    || self.desired.accounts.contains_key(&parent));
             if !parent_ok {
                 self.blocked.insert(spec.name.clone());
-                if !self.desired.anchors.contains(&parent) {
+                // A missing anchor or a parent left out has its own diagnostic.
+                if !self.desired.anchors.contains(&parent) && !parent_blocked {
                     self.diagnostics.push(Diagnostic::error(
                         "missing_parent",
                         format!(

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use super::Planner;
+use crate::names::NameKind;
 use crate::plan::{Action, Address, Change, Command, Diagnostic, Effect, Phase, Reason};
 use crate::state::{AssocKey, AssocSpec, ObservedAssoc, QosGrant, Shares, Value};
 use crate::tres::{self, TresMap};
@@ -159,6 +160,7 @@ impl Planner<'_> {
             .keys()
             .filter({
                 let desired = self.desired;
+                let blocked = &self.blocked;
                 // Both maps are sorted by key: one ordered pass instead of a lookup each.
                 let mut wanted = desired.associations.keys().peekable();
                 let mut last: Option<(&str, bool)> = None;
@@ -173,7 +175,8 @@ impl Planner<'_> {
                         Some((a, owned)) if a == k.account => owned,
                         _ => {
                             let owned = desired.accounts.contains_key(&k.account)
-                                && !desired.keep_users.contains(&k.account);
+                                && !desired.keep_users.contains(&k.account)
+                                && !blocked.contains(&k.account);
                             last = Some((&k.account, owned));
                             owned
                         }
@@ -182,21 +185,82 @@ impl Planner<'_> {
             })
             .cloned()
             .collect();
+        let planned: BTreeSet<Address> = self
+            .changes
+            .iter()
+            .map(|(_, c)| c.address.clone())
+            .collect();
         for key in stray {
+            let what = format!("the removal of {}", Address::Association(key.clone()));
+            let names = [
+                (NameKind::User, key.user.as_str()),
+                (NameKind::Partition, key.partition.as_str()),
+            ];
+            if !self.names_writable(&what, &names) {
+                continue;
+            }
+            // The member stays, on another partition (a partition setting changed): the
+            // old association goes after the new one exists, and its jobs are not
+            // cancelled unless asked for.
+            let moved_to: Vec<&AssocKey> = self
+                .desired
+                .associations
+                .range(AssocKey::new(&key.account, &key.user, "")..)
+                .map(|(k, _)| k)
+                .take_while(|k| k.account == key.account && k.user == key.user)
+                .collect();
+            let replaced = moved_to.iter().all(|k| {
+                self.observed.associations.contains_key(*k)
+                    || planned.contains(&Address::Association((*k).clone()))
+            });
+            if !replaced {
+                // The new association cannot be made this cycle: the old one stays.
+                continue;
+            }
+            let reason = if moved_to.is_empty() {
+                Reason::new(
+                    "not_a_member",
+                    format!(
+                        "{} is not a member of the Waldur resource behind {} (or has no offering user in state OK)",
+                        key.user, key.account
+                    ),
+                )
+            } else {
+                let to: Vec<&str> = moved_to.iter().map(|k| k.partition.as_str()).collect();
+                Reason::new(
+                    "partition_changed",
+                    format!(
+                        "{}'s association on {} moves from partition {} to {}; the old one is removed once the new one exists{}",
+                        key.user,
+                        key.account,
+                        shown_partition(&key.partition),
+                        to.iter().map(|p| shown_partition(p)).collect::<Vec<_>>().join(","),
+                        if self.ctx.cancel_jobs_on_partition_change {
+                            ""
+                        } else {
+                            " and its jobs have ended"
+                        }
+                    ),
+                )
+            };
+            let cancel = if moved_to.is_empty() {
+                self.ctx.cancel_jobs
+            } else {
+                self.ctx.cancel_jobs_on_partition_change
+            };
             let mut change = Change::new(
                 Address::Association(key.clone()),
                 Action::Delete,
                 Phase::AssociationDelete,
                 Effect::AssocDelete(key.clone()),
             )
-            .reason(Reason::new(
-                "not_a_member",
-                format!(
-                    "{} is not a member of the Waldur resource behind {} (or has no offering user in state OK)",
-                    key.user, key.account
-                ),
-            ));
-            if self.ctx.cancel_jobs {
+            .reason(reason)
+            .after(
+                moved_to
+                    .into_iter()
+                    .map(|k| Address::Association(k.clone())),
+            );
+            if cancel {
                 change = change.command(Command::Slurm {
                     argv: self.ctx.target.cancel_jobs(&key.account, Some(&key.user)),
                     best_effort: true,
@@ -227,5 +291,13 @@ impl Planner<'_> {
             })
             .map(|(k, v)| (k.clone(), *v))
             .collect()
+    }
+}
+
+fn shown_partition(partition: &str) -> &str {
+    if partition.is_empty() {
+        "(none)"
+    } else {
+        partition
     }
 }

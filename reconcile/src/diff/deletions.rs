@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{tier_rank, Planner};
+use crate::names::NameKind;
 use crate::plan::{Action, Address, Change, Command, Diagnostic, Effect, Phase, Reason};
 use crate::state::{AssocKey, Tier};
 
@@ -13,13 +14,22 @@ impl Planner<'_> {
         for stone in self.desired.tombstones.values() {
             if self.desired.accounts.contains_key(&stone.account)
                 || !self.observed.accounts.contains_key(&stone.account)
+                || self.blocked.contains(&stone.account)
             {
                 continue;
             }
             deleting.insert(stone.account.clone(), (stone.tier, stone.reason.clone()));
-            // The project account goes too once nothing else lives under it.
-            if let Some(parent) = &stone.cascade_parent {
+            // The project account goes too once nothing else lives under it: the one the
+            // allocation really sits under, never an anchor or an account left out.
+            let sits_under = self.observed.accounts[&stone.account].parent.as_deref();
+            if let Some(parent) = stone
+                .cascade_parent
+                .as_ref()
+                .filter(|p| sits_under == Some(p.as_str()))
+            {
                 if !self.desired.accounts.contains_key(parent)
+                    && !self.desired.anchors.contains(parent)
+                    && !self.blocked.contains(parent)
                     && self.observed.accounts.contains_key(parent)
                 {
                     deleting.entry(parent.clone()).or_insert((
@@ -57,6 +67,8 @@ impl Planner<'_> {
             for name in keep {
                 let (tier, _) = deleting.remove(&name).expect("present");
                 if tier == Tier::Allocation {
+                    // Its order waits: the account is still there.
+                    self.blocked.insert(name.clone());
                     self.diagnostics.push(Diagnostic::error(
                         "delete_blocked",
                         format!("account {name} is terminated in Waldur but has sub-accounts the agent does not own; not removed"),
@@ -147,6 +159,10 @@ impl Planner<'_> {
             }
         }
         for (user, from, to) in moves {
+            let what = format!("moving {user}'s default account off {from}");
+            if !self.names_writable(&what, &[(NameKind::User, &user), (NameKind::Account, &to)]) {
+                continue;
+            }
             let new_association: Vec<Address> = added
                 .iter()
                 .filter(|k| k.user == user && k.account == to)

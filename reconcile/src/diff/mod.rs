@@ -11,6 +11,7 @@
 //! - The result depends only on the inputs: the same snapshots give the same bytes.
 //!
 //! The passes, in the order they run:
+//! - [`ownership`]: only accounts of the managed tree are written;
 //! - [`capabilities`]: anchors exist; TRES and QoS the cluster lacks are dropped;
 //! - [`accounts`]: account creations and updates, and unmanaged children reported;
 //! - [`associations`]: user associations added, updated and removed;
@@ -21,11 +22,13 @@ mod accounts;
 mod associations;
 mod capabilities;
 mod deletions;
+mod ownership;
 mod waldur_calls;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::commands::SlurmTarget;
+use crate::names::{self, NameKind};
 use crate::plan::{Address, Change, Diagnostic, Phase, Plan};
 use crate::state::{Desired, Observed, Tier};
 
@@ -35,6 +38,9 @@ pub struct PlanContext {
     pub target: SlurmTarget,
     /// Cancel the jobs of an association or account before removing it.
     pub cancel_jobs: bool,
+    /// Also when the association only moves to another partition (a config change):
+    /// off, the old one goes once its jobs have ended.
+    pub cancel_jobs_on_partition_change: bool,
     /// Preferred new default account when a user's default account goes away.
     pub fallback_default_account: Option<String>,
 }
@@ -55,6 +61,7 @@ pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
         collided: BTreeSet::new(),
     };
     p.check_anchors();
+    p.check_ownership();
     let specs = p.effective_specs();
     p.plan_accounts(&specs);
     p.plan_associations();
@@ -115,6 +122,27 @@ impl Planner<'_> {
             address: change.address.to_string(),
         };
         self.changes.push((key, change));
+    }
+
+    /// Whether every name read from SLURM that a command of `what` would carry is one the
+    /// agent writes; if not, the change is left out with an error naming it.
+    fn names_writable(&mut self, what: &str, names: &[(NameKind, &str)]) -> bool {
+        let bad: Vec<String> = names
+            .iter()
+            .filter(|(kind, name)| !name.is_empty() && !names::writable(*kind, name))
+            .map(|(kind, name)| format!("{kind} {:?}", crate::escape::text(name)))
+            .collect();
+        if bad.is_empty() {
+            return true;
+        }
+        self.diagnostics.push(Diagnostic::error(
+            "unwritable_name",
+            format!(
+                "{what} is left alone: SLURM holds the {} this agent does not put into commands (change it by hand)",
+                bad.join(", ")
+            ),
+        ));
+        false
     }
 
     fn exists_or_planned(&self, account: &str) -> bool {

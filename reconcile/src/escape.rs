@@ -1,0 +1,68 @@
+//! The one escaping layer for text that leaves the agent for a terminal, a log or a
+//! script: control characters (a newline that would start a new line in a `# why:`
+//! comment of the dry-run script, `ESC[8m` that would hide what follows) and the Unicode
+//! formatting characters that reorder or hide text are shown as `\u{..}` escapes. Valid
+//! names never contain them; Waldur text and other tools' SLURM records can.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Characters that change how a terminal shows the text around them.
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM/RLM
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2069}' // word joiner, invisible operators, bidi isolates
+            | '\u{FEFF}' // zero-width no-break space
+        )
+}
+
+/// `text` with every unsafe character escaped; borrowed when there is none.
+pub fn text(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(is_unsafe) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if is_unsafe(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Lines of output whose own line breaks are kept and everything else escaped (for text
+/// assembled from safe parts and escaped values, as a last guard at the edge).
+pub fn lines(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(|c| c != '\n' && is_unsafe(c)) {
+        return Cow::Borrowed(text);
+    }
+    let parts: Vec<Cow<str>> = text.split('\n').map(self::text).collect();
+    Cow::Owned(parts.join("\n"))
+}
+
+/// `Display` adapter: `format!("{}", Esc(value))`.
+pub struct Esc<'a>(pub &'a str);
+
+impl fmt::Display for Esc<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&text(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_shown_not_obeyed() {
+        assert_eq!(text("plain name"), "plain name");
+        assert_eq!(text("a\nrm -rf /"), "a\\u{a}rm -rf /");
+        assert_eq!(text("\u{1b}[8mhidden"), "\\u{1b}[8mhidden");
+        assert_eq!(text("abc\u{202e}fed"), "abc\\u{202e}fed");
+        assert_eq!(lines("one\ntwo\u{7}\n"), "one\ntwo\\u{7}\n");
+    }
+}
