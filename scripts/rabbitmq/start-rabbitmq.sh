@@ -5,6 +5,7 @@
 # (the HTTP API Mastermind — and the fake Waldur — use to create vhosts, users and queues).
 #
 # Usage:  start-rabbitmq.sh [DIR]      (DIR defaults to $RABBITMQ_TEST_DIR or /tmp/rabbitmq-test)
+#         start-rabbitmq.sh --install-only   (install the packages if missing, start nothing)
 # Then:   source DIR/env.sh            (RABBITMQ_MGMT_URL/_USER/_PASSWORD, RABBITMQ_STOMP_PORT,
 #                                       RABBITMQ_WS_URL, ...)
 # Stop:   stop-rabbitmq.sh [DIR] [--wipe]
@@ -31,9 +32,9 @@
 #   RABBITMQ_APT_UPDATE=0          1 = apt-get update before installing
 set -euo pipefail
 
+INSTALL_ONLY=0
+if [ "${1:-}" = --install-only ]; then INSTALL_ONLY=1; shift; fi
 DIR="${1:-${RABBITMQ_TEST_DIR:-/tmp/rabbitmq-test}}"
-mkdir -p "$DIR"
-DIR="$(cd "$DIR" && pwd)"
 AMQP_PORT="${RABBITMQ_AMQP_PORT:-5672}"
 STOMP_PORT="${RABBITMQ_STOMP_PORT:-61613}"
 WS_PORT="${RABBITMQ_WEB_STOMP_PORT:-15674}"
@@ -73,6 +74,9 @@ done
 EPMD="$(command -v epmd || ls /usr/lib/erlang/erts-*/bin/epmd 2>/dev/null | head -1)"
 [ -n "$EPMD" ] || die "no epmd"
 log "package present: $(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || echo '?') (rabbitmq-server)"
+[ "$INSTALL_ONLY" = 0 ] || exit 0
+mkdir -p "$DIR"
+DIR="$(cd "$DIR" && pwd)"
 
 # ---------------------------------------------------------------- layout
 ETC="$DIR/etc"; DATA="$DIR/data"; LOGD="$DIR/log"; RUN="$DIR/run"
