@@ -111,6 +111,9 @@ impl World {
     pub fn agent_service(&self, uuid: &str) -> Option<&AgentService> {
         self.data.agent_services.iter().find(|s| s.uuid == uuid)
     }
+    pub fn agent_processor(&self, uuid: &str) -> Option<&AgentProcessor> {
+        self.data.agent_processors.iter().find(|p| p.uuid == uuid)
+    }
     pub fn event_subscription(&self, uuid: &str) -> Option<&EventSubscription> {
         self.data
             .event_subscriptions

@@ -41,25 +41,44 @@ fn stomp_port() -> u16 {
 struct Setup {
     fake: RunningFake,
     staff: Client,
+    broker: Broker,
     mgmt: Management,
     /// The staff user's UUID: the vhost of everything it registers.
     vhost: String,
 }
 
 impl Setup {
-    async fn new(broker: Broker) -> Setup {
+    /// A fake using the broker, or `None` (skip) without one.
+    async fn new() -> Option<Setup> {
+        let broker = broker()?;
         let vhost = ids::new_uuid();
         let mut seed = demo_seed();
         seed.users[0].uuid = vhost.clone(); // the staff user (nothing in the seed refers to it)
         let (fake, staff) = start(seed).await;
         fake.state.set_broker(Some(broker.clone()));
         let mgmt = Management::new(&broker).expect("management client");
-        Setup {
+        Some(Setup {
             fake,
             staff,
+            broker,
             mgmt,
             vhost,
-        }
+        })
+    }
+
+    /// A new identity and its unified queue: (identity, RabbitMQ user, queue name).
+    async fn with_queue(&self, name: &str, types: Value) -> (String, String, String) {
+        let identity = self.identity(name).await;
+        let (status, answer) = self.register(&self.staff, &identity, types).await;
+        assert_eq!(status, 201, "{answer}");
+        let user = text(&answer["rmq_username"]);
+        (identity, user, text(&answer["queue_name"]))
+    }
+
+    /// The first frame the broker answers a STOMP login with (`CONNECTED` or `ERROR`).
+    async fn login(&self, user: &str, password: &str) -> String {
+        let (_session, frame) = Stomp::connect(stomp_port(), &self.vhost, user, password).await;
+        frame.command
     }
 
     async fn identity(&self, name: &str) -> String {
@@ -105,8 +124,7 @@ fn text(v: &Value) -> String {
 
 #[tokio::test]
 async fn register_queue_creates_the_vhost_user_permissions_and_queue() {
-    let Some(broker) = broker() else { return };
-    let s = Setup::new(broker).await;
+    let Some(s) = Setup::new().await else { return };
     let identity = s.identity(&format!("agent-{}", demo::OFFERING)).await;
 
     let (status, answer) = s
@@ -155,10 +173,8 @@ async fn register_queue_creates_the_vhost_user_permissions_and_queue() {
     assert_eq!(q["arguments"], queue_arguments());
 
     // The API token is the RabbitMQ password: a STOMP login with it works, another fails.
-    let (_session, frame) = Stomp::connect(stomp_port(), &s.vhost, &user, demo::STAFF_TOKEN).await;
-    assert_eq!(frame.command, "CONNECTED", "{frame:?}");
-    let (_session, frame) = Stomp::connect(stomp_port(), &s.vhost, &user, "wrong").await;
-    assert_eq!(frame.command, "ERROR");
+    assert_eq!(s.login(&user, demo::STAFF_TOKEN).await, "CONNECTED");
+    assert_eq!(s.login(&user, "wrong").await, "ERROR");
 
     // Idempotent: 200, same names, same queue; the type list follows the last call.
     let (status, again) = s
@@ -177,23 +193,17 @@ async fn register_queue_creates_the_vhost_user_permissions_and_queue() {
     // Every call resets the password to the token presented.
     let provider = Client::new(s.fake.addr, Some(demo::PROVIDER_TOKEN));
     assert_eq!(s.register(&provider, &identity, json!([])).await.0, 200);
-    let (_session, frame) =
-        Stomp::connect(stomp_port(), &s.vhost, &user, demo::PROVIDER_TOKEN).await;
-    assert_eq!(frame.command, "CONNECTED");
-    let (_session, frame) = Stomp::connect(stomp_port(), &s.vhost, &user, demo::STAFF_TOKEN).await;
-    assert_eq!(frame.command, "ERROR", "the old token no longer logs in");
+    assert_eq!(s.login(&user, demo::PROVIDER_TOKEN).await, "CONNECTED");
+    let old = s.login(&user, demo::STAFF_TOKEN).await;
+    assert_eq!(old, "ERROR", "the old token no longer logs in");
 
     s.cleanup(&[&user]).await;
 }
 
 #[tokio::test]
 async fn an_order_message_sits_in_the_queue_and_reaches_a_stomp_subscriber() {
-    let Some(broker) = broker() else { return };
-    let s = Setup::new(broker).await;
-    let identity = s.identity("agent-orders").await;
-    let (status, answer) = s.register(&s.staff, &identity, json!(["order"])).await;
-    assert_eq!(status, 201, "{answer}");
-    let (user, queue) = (text(&answer["rmq_username"]), text(&answer["queue_name"]));
+    let Some(s) = Setup::new().await else { return };
+    let (_, user, queue) = s.with_queue("agent-orders", json!(["order"])).await;
 
     // Creating an order publishes {order_uuid, order_state} (+ object_type, offering_uuid).
     let order = s
@@ -270,8 +280,7 @@ async fn an_order_message_sits_in_the_queue_and_reaches_a_stomp_subscriber() {
 
 #[tokio::test]
 async fn the_404_switch_and_the_per_type_scheme() {
-    let Some(broker) = broker() else { return };
-    let s = Setup::new(broker).await;
+    let Some(s) = Setup::new().await else { return };
     let identity = s.identity("agent-old").await;
 
     s.fake.state.set_register_queue_missing(true);
@@ -305,12 +314,8 @@ async fn the_404_switch_and_the_per_type_scheme() {
     let sub_uuid = text(&sub["uuid"]);
     let r = s.staff.post(&e1, Some(body)).await;
     assert_eq!((r.status, r.json()["uuid"].clone()), (200, json!(sub_uuid)));
-    let (_session, frame) =
-        Stomp::connect(stomp_port(), &s.vhost, &sub_uuid, demo::STAFF_TOKEN).await;
-    assert_eq!(
-        frame.command, "CONNECTED",
-        "the subscription's RabbitMQ user"
-    );
+    let login = s.login(&sub_uuid, demo::STAFF_TOKEN).await;
+    assert_eq!(login, "CONNECTED", "the subscription's RabbitMQ user");
 
     // E2: the queue of (subscription, offering, object type).
     let e2 = format!("/api/event-subscriptions/{sub_uuid}/create_queue/");
@@ -385,12 +390,8 @@ async fn the_404_switch_and_the_per_type_scheme() {
 
 #[tokio::test]
 async fn publishing_never_fails_the_rest_call() {
-    let Some(broker) = broker() else { return };
-    let s = Setup::new(broker.clone()).await;
-    let identity = s.identity("agent-faults").await;
-    let (status, answer) = s.register(&s.staff, &identity, json!([])).await;
-    assert_eq!(status, 201, "{answer}");
-    let (user, queue) = (text(&answer["rmq_username"]), text(&answer["queue_name"]));
+    let Some(s) = Setup::new().await else { return };
+    let (identity, user, queue) = s.with_queue("agent-faults", json!([])).await;
     let flip = |paused: bool| {
         let c = Client::new(s.fake.addr, None);
         async move {
@@ -415,8 +416,8 @@ async fn publishing_never_fails_the_rest_call() {
     // A broker that does not answer: the change still happens, the delivery fails.
     s.fake.state.set_broker(Some(Broker::new(
         "http://127.0.0.1:1",
-        &broker.user,
-        &broker.password,
+        &s.broker.user,
+        &s.broker.password,
     )));
     flip(false).await;
     let log = s.fake.state.wait_for_deliveries(WAIT).await;

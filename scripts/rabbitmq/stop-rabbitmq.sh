@@ -7,14 +7,9 @@
 #            (SIGKILL) instead of being given its ~6 s graceful shutdown.
 set -uo pipefail
 
-DIR="${RABBITMQ_TEST_DIR:-/tmp/rabbitmq-test}"
-WIPE=0
-for a in "$@"; do
-  case "$a" in
-    --wipe) WIPE=1 ;;
-    *) DIR="$a" ;;
-  esac
-done
+# shellcheck source=../lib/stop-args.sh
+. "$(dirname "$0")/../lib/stop-args.sh"
+stop_args "${RABBITMQ_TEST_DIR:-/tmp/rabbitmq-test}" "$@"
 [ -d "$DIR" ] && DIR="$(cd "$DIR" && pwd)"
 RUN="$DIR/run"
 [ -d "$RUN" ] || { echo "[stop-rabbitmq] nothing to stop: $RUN missing"; [ "$WIPE" = 1 ] && rm -rf "$DIR"; exit 0; }

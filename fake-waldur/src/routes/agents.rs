@@ -8,7 +8,7 @@ use crate::agents::Body;
 use crate::auth::Caller;
 use crate::broker::{segment, Management};
 use crate::http::{
-    json_response, not_a_list, ok, parse_body, path_uuid, single_uuid_filter, ApiError, ApiResult,
+    json_response, not_a_list, parse_body, path_uuid, single_uuid_filter, ApiError, ApiResult,
     Base, Query,
 };
 use crate::ids;
@@ -52,15 +52,18 @@ pub async fn retrieve(
     q: Query,
     Path(uuid): Path<String>,
 ) -> ApiResult {
-    super::one(&st, &base, &q, &uuid, |v, id| {
-        v.w.agent_identity(id).map(|i| v.agent_identity(i))
-    })
+    super::one(&st, &base, &q, &uuid, identity_of)
 }
 
-fn identity_view(w: &World, base: &Base, uuid: &str) -> Value {
-    let i = w.agent_identity(uuid);
-    i.map(|i| View { w, base }.agent_identity(i))
-        .unwrap_or(Value::Null)
+/// 201 (`created`) or 200 with what `render` finds (404 if nothing).
+fn answer(
+    w: &World,
+    base: &Base,
+    created: bool,
+    render: impl FnOnce(&View) -> Option<Value>,
+) -> ApiResult {
+    let view = render(&View { w, base }).ok_or_else(ApiError::not_found)?;
+    Ok(created_or_ok(created, &view))
 }
 
 pub async fn create(
@@ -72,9 +75,29 @@ pub async fn create(
     let body = parse_body(&body)?;
     st.write(|w| {
         let uuid = w.create_agent_identity(&body, &caller.user_uuid)?;
-        let view = identity_view(w, &base, &uuid);
-        Ok(json_response(StatusCode::CREATED, &view))
+        answer(w, &base, true, |v| identity_of(v, &uuid))
     })
+}
+
+/// A POST/PUT on `…/{uuid}/…`: `change` runs under the lock on (world, uuid, body) and
+/// names the object to answer with and whether it was created; `render` shows it.
+fn on_object(
+    st: &FakeWaldur,
+    base: &Base,
+    raw_uuid: &str,
+    body: &[u8],
+    change: impl FnOnce(&mut World, &str, &Object) -> ApiResult<(String, bool)>,
+    render: impl FnOnce(&View, &str) -> Option<Value>,
+) -> ApiResult {
+    let (uuid, body) = (path_uuid(raw_uuid)?, parse_body(body)?);
+    st.write(|w| {
+        let (target, created) = change(w, &uuid, &body)?;
+        answer(w, base, created, |v| render(v, &target))
+    })
+}
+
+fn identity_of(v: &View, uuid: &str) -> Option<Value> {
+    v.w.agent_identity(uuid).map(|i| v.agent_identity(i))
 }
 
 pub async fn update(
@@ -83,12 +106,11 @@ pub async fn update(
     Path(uuid): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    let body = parse_body(&body)?;
-    st.write(|w| {
-        w.update_agent_identity(&uuid, &body)?;
-        ok(identity_view(w, &base, &uuid))
-    })
+    let change = |w: &mut World, u: &str, b: &Object| {
+        w.update_agent_identity(u, b)?;
+        Ok((u.to_string(), false))
+    };
+    on_object(&st, &base, &uuid, &body, change, identity_of)
 }
 
 pub async fn register_service(
@@ -97,16 +119,14 @@ pub async fn register_service(
     Path(uuid): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    let body = parse_body(&body)?;
-    st.write(|w| {
-        let (service, created) = w.register_agent_service(&uuid, &body)?;
-        let s = w.agent_service(&service).ok_or_else(ApiError::not_found)?;
-        Ok(created_or_ok(
-            created,
-            &View { w, base: &base }.agent_service(s),
-        ))
-    })
+    on_object(
+        &st,
+        &base,
+        &uuid,
+        &body,
+        |w, u, b| w.register_agent_service(u, b),
+        |v, id| v.w.agent_service(id).map(|s| v.agent_service(s)),
+    )
 }
 
 pub async fn register_processor(
@@ -115,18 +135,14 @@ pub async fn register_processor(
     Path(uuid): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let uuid = path_uuid(&uuid)?;
-    let body = parse_body(&body)?;
-    st.write(|w| {
-        let (processor, created) = w.register_agent_processor(&uuid, &body)?;
-        let p = (w.data.agent_processors.iter())
-            .find(|p| p.uuid == processor)
-            .ok_or_else(ApiError::not_found)?;
-        Ok(created_or_ok(
-            created,
-            &View { w, base: &base }.agent_processor(p),
-        ))
-    })
+    on_object(
+        &st,
+        &base,
+        &uuid,
+        &body,
+        |w, u, b| w.register_agent_processor(u, b),
+        |v, id| v.w.agent_processor(id).map(|p| v.agent_processor(p)),
+    )
 }
 
 /// The management API client, or the 503 of a Mastermind without its broker.
@@ -228,13 +244,12 @@ pub async fn register_queue(
                 true
             }
         };
-        let c = (w.data.event_consumers.iter())
-            .find(|c| c.identity == identity)
-            .ok_or_else(ApiError::not_found)?;
-        Ok(created_or_ok(
-            created,
-            &View { w, base: &base }.event_consumer(c),
-        ))
+        answer(w, &base, created, |v| {
+            let mut consumers = v.w.data.event_consumers.iter();
+            consumers
+                .find(|c| c.identity == identity)
+                .map(|c| v.event_consumer(c))
+        })
     })
 }
 
@@ -288,13 +303,9 @@ pub async fn register_event_subscription(
                 true
             }
         };
-        let s = w
-            .event_subscription(&planned.uuid)
-            .ok_or_else(ApiError::not_found)?;
-        Ok(created_or_ok(
-            created,
-            &View { w, base: &base }.event_subscription(s),
-        ))
+        answer(w, &base, created, |v| {
+            (v.w.event_subscription(&planned.uuid)).map(|s| v.event_subscription(s))
+        })
     })
 }
 
@@ -338,10 +349,9 @@ pub async fn create_queue(
         if created {
             queues.push(planned.clone());
         }
-        Ok(created_or_ok(
-            created,
-            &View { w, base: &base }.event_subscription_queue(&planned),
-        ))
+        answer(w, &base, created, |v| {
+            Some(v.event_subscription_queue(&planned))
+        })
     })
 }
 
