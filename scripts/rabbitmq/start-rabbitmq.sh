@@ -20,6 +20,13 @@
 # rabbitmq.conf on the first boot of an empty data dir: no rabbitmqctl/rabbitmq-plugins
 # calls, each of which would boot another Erlang VM (~1.5 s apiece on 2 cores).
 #
+# Measured on the 2-core Debian 12 machine: a cold start (empty DIR, package installed)
+# is ready in 8-9 s, nearly all of it the Erlang VM booting RabbitMQ (loading and scanning
+# its ~40 applications; a plugins dir pruned to what is enabled made no difference). A
+# first install adds ~12 s (19 packages with Erlang, ~5 s for rabbitmq-server alone); a
+# second start against a running broker takes 0.2 s. Stopping: ~6 s graceful, or an
+# immediate SIGKILL with --wipe.
+#
 # Environment knobs (all optional):
 #   RABBITMQ_AMQP_PORT=5672        AMQP 0-9-1 listener (the Erlang distribution port is this + 20000)
 #   RABBITMQ_STOMP_PORT=61613      plain STOMP listener (what Mastermind publishes through)
