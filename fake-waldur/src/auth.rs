@@ -9,10 +9,22 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 /// The authenticated caller, available to handlers as an extension.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Caller {
     pub user_uuid: String,
     pub is_staff: bool,
+    /// The token presented: Mastermind makes it the password of the RabbitMQ user behind
+    /// an event queue registration.
+    pub token: String,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("user_uuid", &self.user_uuid)
+            .field("is_staff", &self.is_staff)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Checks the header against the users' tokens, or answers 401.
@@ -43,6 +55,7 @@ pub fn authenticate(state: &FakeWaldur, header_value: Option<&str>) -> Result<Ca
             w.user_by_token(key).map(|u| Caller {
                 user_uuid: u.uuid.clone(),
                 is_staff: u.is_staff,
+                token: key.to_string(),
             })
         })
         .ok_or_else(|| ApiError::unauthorized("Invalid token."))

@@ -1,8 +1,11 @@
 //! The test-control API under `/__fake__/` (no auth) and the matching Rust
 //! methods on [`FakeWaldur`]: seed/dump, create orders, flip resource flags,
 //! change project membership, read the request log, inject faults, freeze
-//! the clock. These stand in for what Waldur users and staff would do.
+//! the clock, set the event broker, publish arbitrary events and read what was
+//! published. These stand in for what Waldur users and staff would do.
 
+use crate::broker::Broker;
+use crate::events::NewEvent;
 use crate::faults::FaultSpec;
 use crate::http::{json_response, ok, path_uuid, ApiError, ApiResult, Base};
 use crate::ids;
@@ -82,6 +85,8 @@ impl World {
         }
         let now = self.now();
         let r = self.resource_mut(uuid).ok_or_else(ApiError::not_found)?;
+        let flags = |r: &Resource| (r.paused, r.downscaled, r.restrict_member_access);
+        let before = flags(r);
         let set = |dst: &mut bool, v: Option<bool>| {
             if let Some(v) = v {
                 *dst = v;
@@ -103,6 +108,9 @@ impl World {
             r.end_date_updated_at = Some(now.clone());
         }
         r.modified = now;
+        if flags(r) != before {
+            self.emit_resource_flags(uuid);
+        }
         Ok(())
     }
 
@@ -137,14 +145,18 @@ impl World {
             let user = existing.ok_or_else(|| ApiError::field("user", "User not found."))?;
             let p = self.data.projects.iter_mut().find(|p| p.uuid == project);
             let members = &mut p.ok_or_else(ApiError::not_found)?.members;
-            let before = members.len();
+            let role = members
+                .iter()
+                .find(|m| m.user == user)
+                .map(|m| m.role.clone());
             members.retain(|m| m.user != user);
-            if members.len() == before {
+            let Some(role) = role else {
                 return Err(ApiError::field(
                     "user",
                     "User is not a member of the project.",
                 ));
-            }
+            };
+            self.emit_user_role(&project, &user, &role, false);
             if let (true, Some(o)) = (c.remove_offering_user, &offering) {
                 self.data
                     .offering_users
@@ -181,18 +193,26 @@ impl World {
             }
         };
         let role = c.role.clone().unwrap_or_else(|| "PROJECT.MEMBER".into());
+        let mut granted = false;
         if let Some(p) = self.data.projects.iter_mut().find(|p| p.uuid == project) {
             match p.members.iter_mut().find(|m| m.user == user) {
                 Some(m) => {
-                    m.role = role;
+                    granted = m.role != role;
+                    m.role = role.clone();
                     m.expiration_time = c.expiration_time.clone();
                 }
-                None => p.members.push(Member {
-                    user: user.clone(),
-                    role,
-                    expiration_time: c.expiration_time.clone(),
-                }),
+                None => {
+                    granted = true;
+                    p.members.push(Member {
+                        user: user.clone(),
+                        role: role.clone(),
+                        expiration_time: c.expiration_time.clone(),
+                    })
+                }
             }
+        }
+        if granted {
+            self.emit_user_role(&project, &user, &role, true);
         }
         let Some(offering) = offering else {
             return Ok((user, None));
@@ -202,8 +222,9 @@ impl World {
             .offering_users
             .iter_mut()
             .find(|ou| ou.offering == offering && ou.user == user);
-        let ou_uuid = match found {
+        let (ou_uuid, created, username_set) = match found {
             Some(ou) => {
+                let username_set = c.username.is_some() && c.username != ou.username;
                 if c.username.is_some() {
                     ou.username = c.username;
                 }
@@ -211,10 +232,11 @@ impl World {
                     ou.state = s;
                 }
                 ou.modified = now;
-                ou.uuid.clone()
+                (ou.uuid.clone(), false, username_set)
             }
             None => {
                 let uuid = ids::new_uuid();
+                let username_set = c.username.is_some();
                 self.data.offering_users.push(OfferingUser {
                     uuid: uuid.clone(),
                     offering,
@@ -225,9 +247,15 @@ impl World {
                     modified: now,
                     ..Default::default()
                 });
-                uuid
+                (uuid, true, username_set)
             }
         };
+        if created {
+            self.emit_offering_user(&ou_uuid, "create", &[]);
+        }
+        if username_set {
+            self.emit_offering_user(&ou_uuid, "username_set", &["username"]);
+        }
         Ok((user, Some(ou_uuid)))
     }
 }
@@ -279,6 +307,10 @@ async fn seed(State(st): State<FakeWaldur>, body: Bytes) -> ApiResult {
             "offerings": d.offerings.len(), "offering_users": d.offering_users.len(),
             "resources": d.resources.len(), "orders": d.orders.len(),
             "component_usages": d.component_usages.len(), "user_usage_limits": d.user_usage_limits.len(),
+            "agent_identities": d.agent_identities.len(), "agent_services": d.agent_services.len(),
+            "agent_processors": d.agent_processors.len(), "event_consumers": d.event_consumers.len(),
+            "event_subscriptions": d.event_subscriptions.len(),
+            "event_subscription_queues": d.event_subscription_queues.len(),
         })
     });
     ok(json!({ "status": "seeded", "counts": counts }))
@@ -349,6 +381,58 @@ async fn clock(State(st): State<FakeWaldur>, body: Bytes) -> ApiResult {
     ok(json!({ "now": st.read(|w| w.now()), "frozen": b.now.is_some() }))
 }
 
+async fn list_events(State(st): State<FakeWaldur>) -> ApiResult {
+    ok(serde_json::to_value(st.published()).unwrap_or(Value::Null))
+}
+
+async fn publish_event(State(st): State<FakeWaldur>, body: Bytes) -> ApiResult {
+    let event: NewEvent = body_as(&body)?;
+    let sent = st.publish(event)?;
+    let sent = serde_json::to_value(sent).unwrap_or(Value::Null);
+    Ok(json_response(StatusCode::CREATED, &sent))
+}
+
+async fn clear_events(State(st): State<FakeWaldur>) -> StatusCode {
+    st.clear_published();
+    StatusCode::NO_CONTENT
+}
+
+fn broker_view(st: &FakeWaldur) -> Value {
+    match st.broker() {
+        None => json!({ "configured": false }),
+        Some(b) => json!({ "configured": true, "mgmt_url": b.mgmt_url, "user": b.user }),
+    }
+}
+
+async fn get_broker(State(st): State<FakeWaldur>) -> ApiResult {
+    ok(broker_view(&st))
+}
+
+async fn put_broker(State(st): State<FakeWaldur>, body: Bytes) -> ApiResult {
+    let b: Broker = body_as(&body)?;
+    st.set_broker(Some(Broker::new(&b.mgmt_url, &b.user, &b.password)));
+    ok(broker_view(&st))
+}
+
+async fn delete_broker(State(st): State<FakeWaldur>) -> StatusCode {
+    st.set_broker(None);
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SettingsPatch {
+    register_queue_missing: Option<bool>,
+}
+
+async fn patch_settings(State(st): State<FakeWaldur>, body: Bytes) -> ApiResult {
+    let p: SettingsPatch = body_as(&body)?;
+    if let Some(missing) = p.register_queue_missing {
+        st.set_register_queue_missing(missing);
+    }
+    ok(st.read(|w| serde_json::to_value(&w.data.settings).unwrap_or(Value::Null)))
+}
+
 pub fn control_router() -> Router<FakeWaldur> {
     Router::new()
         .route("/__fake__/seed", post(seed))
@@ -362,4 +446,13 @@ pub fn control_router() -> Router<FakeWaldur> {
             get(list_faults).post(add_fault).delete(clear_faults),
         )
         .route("/__fake__/clock", post(clock))
+        .route(
+            "/__fake__/events",
+            get(list_events).post(publish_event).delete(clear_events),
+        )
+        .route(
+            "/__fake__/broker",
+            get(get_broker).put(put_broker).delete(delete_broker),
+        )
+        .route("/__fake__/settings", patch(patch_settings))
 }

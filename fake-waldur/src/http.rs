@@ -164,23 +164,36 @@ pub fn parse_body(bytes: &[u8]) -> ApiResult<Object> {
     }
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(other) => {
-            let kind = match other {
-                Value::Array(_) => "list",
-                Value::String(_) => "str",
-                Value::Number(_) => "int",
-                Value::Bool(_) => "bool",
-                _ => "NoneType",
-            };
-            Err(ApiError::non_field(&format!(
-                "Invalid data. Expected a dictionary, but got {kind}."
-            )))
-        }
+        Ok(other) => Err(ApiError::non_field(&format!(
+            "Invalid data. Expected a dictionary, but got {}.",
+            python_type(&other)
+        ))),
         Err(e) => Err(ApiError::detail(
             StatusCode::BAD_REQUEST,
             &format!("JSON parse error - {e}"),
         )),
     }
+}
+
+/// The Python type name DRF puts in its messages for a JSON value.
+pub fn python_type(v: &Value) -> &'static str {
+    match v {
+        Value::Object(_) => "dict",
+        Value::Array(_) => "list",
+        Value::String(_) => "str",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Null => "NoneType",
+    }
+}
+
+/// DRF's `ListField` error for a value that is not a list.
+pub fn not_a_list(field: &str, v: &Value) -> ApiError {
+    let msg = format!(
+        "Expected a list of items but got type \"{}\".",
+        python_type(v)
+    );
+    ApiError::field(field, &msg)
 }
 
 /// A UUID from a URL path; anything that is not a UUID would not have matched

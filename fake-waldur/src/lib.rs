@@ -2,9 +2,11 @@
 //! the SLURM site agent: real paths (trailing slash required), DRF-shaped
 //! errors, page-number pagination with `Link`/`X-Result-Count`, `field=`
 //! projection, hex-or-dashed UUIDs, the provider order state machine and
-//! usage-reporting rules — plus a control API under `/__fake__/` for tests
+//! usage-reporting rules, agent identities and event queue registration
+//! backed by a real RabbitMQ (management API), publishing events as
+//! Mastermind does — plus a control API under `/__fake__/` for tests
 //! (seed, create orders, flip resource flags, membership, request log,
-//! fault injection). See README.md for the seed format and the endpoints.
+//! fault injection, events). See README.md for the seed format and the endpoints.
 //!
 //! ```no_run
 //! # async fn demo() {
@@ -14,10 +16,13 @@
 //! # }
 //! ```
 
+mod agents;
 mod auth;
+pub mod broker;
 pub mod clock;
 mod control;
 pub mod decimal;
+mod events;
 mod faults;
 mod http;
 pub mod ids;
@@ -31,8 +36,10 @@ mod state;
 mod usage;
 mod views;
 
+pub use broker::{Broker, Management};
 pub use control::{MemberAction, MemberChange, ResourcePatch};
 pub use decimal::Amount;
+pub use events::{DeliveryStatus, EventLog, NewEvent, PublishedEvent};
 pub use faults::{FaultAction, FaultRule, FaultSpec};
 pub use http::ApiError;
 pub use model::*;

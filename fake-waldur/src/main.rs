@@ -1,9 +1,12 @@
-//! `fake-waldur --listen 127.0.0.1:8765 [--seed FILE.json]`: runs the fake
-//! Waldur API for local experiments. Without `--seed` the demo seed is used.
+//! `fake-waldur --listen 127.0.0.1:8765 [--seed FILE.json] [--rabbitmq-mgmt-url URL
+//! --rabbitmq-user USER --rabbitmq-password PASSWORD]`: runs the fake Waldur API for local
+//! experiments. Without `--seed` the demo seed is used. The broker flags default to
+//! `RABBITMQ_MGMT_URL`, `RABBITMQ_MGMT_USER` and `RABBITMQ_MGMT_PASSWORD`
+//! (`scripts/rabbitmq/start-rabbitmq.sh` writes them to its env.sh).
 
 use anyhow::{bail, Context};
 use clap::Parser;
-use fake_waldur::{demo_seed, FakeWaldur, Seed};
+use fake_waldur::{demo_seed, Broker, FakeWaldur, Seed};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -16,6 +19,36 @@ struct Args {
     /// Seed document (JSON, same format as POST /__fake__/seed).
     #[arg(long)]
     seed: Option<PathBuf>,
+    /// RabbitMQ management API for event queues and publishing, e.g. http://127.0.0.1:15672
+    /// [default: $RABBITMQ_MGMT_URL; none = registration answers 503]
+    #[arg(long)]
+    rabbitmq_mgmt_url: Option<String>,
+    /// Administrator of that API [default: $RABBITMQ_MGMT_USER]
+    #[arg(long)]
+    rabbitmq_user: Option<String>,
+    /// Its password [default: $RABBITMQ_MGMT_PASSWORD]
+    #[arg(long)]
+    rabbitmq_password: Option<String>,
+}
+
+impl Args {
+    fn broker(&self) -> anyhow::Result<Option<Broker>> {
+        let pick = |flag: &Option<String>, var: &str| {
+            flag.clone()
+                .or_else(|| std::env::var(var).ok())
+                .filter(|v| !v.is_empty())
+        };
+        let url = pick(&self.rabbitmq_mgmt_url, "RABBITMQ_MGMT_URL");
+        let user = pick(&self.rabbitmq_user, "RABBITMQ_MGMT_USER");
+        let password = pick(&self.rabbitmq_password, "RABBITMQ_MGMT_PASSWORD");
+        match (url, user, password) {
+            (None, _, _) => Ok(None),
+            (Some(url), Some(user), Some(password)) => {
+                Ok(Some(Broker::new(&url, &user, &password)))
+            }
+            (Some(_), _, _) => bail!("a RabbitMQ management URL needs a user and a password"),
+        }
+    }
 }
 
 #[tokio::main]
@@ -36,6 +69,12 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let state = FakeWaldur::new(seed)?;
+    let broker = args.broker()?;
+    let broker_line = match &broker {
+        Some(b) => format!("EVENT_BROKER={} (user {})", b.mgmt_url, b.user),
+        None => "EVENT_BROKER=none".to_string(),
+    };
+    state.set_broker(broker);
     // Prefer a staff token: it can also backfill usage for past months.
     let token = state.read(|w| {
         let mut users: Vec<_> = w.data.users.iter().filter(|u| u.token.is_some()).collect();
@@ -52,6 +91,7 @@ async fn main() -> anyhow::Result<()> {
         None => println!("WALDUR_API_TOKEN="),
     }
     println!("FAKE_CONTROL_URL=http://{addr}/__fake__/");
+    println!("{broker_line}");
     fake_waldur::serve_with_shutdown(listener, state, async {
         let _ = tokio::signal::ctrl_c().await;
     })

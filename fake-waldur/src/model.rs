@@ -44,6 +44,23 @@ pub const OFFERING_USER_STATES: &[&str] = &[
 ];
 pub const OFFERING_STATES: &[&str] = &["Draft", "Active", "Paused", "Archived", "Unavailable"];
 pub const BILLING_TYPES: &[&str] = &["usage", "limit", "fixed", "one", "few"];
+pub const AGENT_SERVICE_STATES: &[&str] = &["Active", "Idle", "Error"];
+/// What an event subscription or a consumer queue can observe (waldur-api.md §4).
+pub const OBSERVABLE_OBJECT_TYPES: &[&str] = &[
+    "order",
+    "user_role",
+    "resource",
+    "service_account",
+    "course_account",
+    "importable_resources",
+    "resource_periodic_limits",
+    "offering_user",
+    "offering_resources_sync",
+    "resource_api_key_rotation",
+    "user_lifecycle",
+    "user_profile",
+    "user_ssh_key",
+];
 
 /// The whole fake database.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -59,6 +76,14 @@ pub struct Seed {
     pub orders: Vec<Order>,
     pub component_usages: Vec<ComponentUsage>,
     pub user_usage_limits: Vec<UserUsageLimit>,
+    pub agent_identities: Vec<AgentIdentity>,
+    pub agent_services: Vec<AgentService>,
+    pub agent_processors: Vec<AgentProcessor>,
+    /// The unified scheme: one `consumer_<uuid>` queue per agent identity.
+    pub event_consumers: Vec<EventConsumer>,
+    /// The older per-object-type scheme (E1/E2).
+    pub event_subscriptions: Vec<EventSubscription>,
+    pub event_subscription_queues: Vec<EventSubscriptionQueue>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -68,6 +93,8 @@ pub struct Settings {
     pub utc_offset_minutes: i32,
     /// Frozen "now" (ISO datetime). `None` follows the system clock.
     pub now: Option<String>,
+    /// Behave like a Mastermind that predates the unified queue: `register_queue` is 404.
+    pub register_queue_missing: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -254,4 +281,113 @@ pub struct UserUsageLimit {
     /// A username (that is what Waldur puts in `user`).
     pub user: String,
     pub limit: Option<Amount>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentIdentity {
+    pub uuid: String,
+    pub offering: String,
+    /// Unique; the agent uses `agent-<offering uuid hex>`.
+    pub name: String,
+    pub version: Option<String>,
+    pub dependencies: Vec<Value>,
+    pub config_file_path: String,
+    pub config_file_content: String,
+    pub last_restarted: Option<String>,
+    /// The user whose token created it; owns the vhost of its consumer queue.
+    pub created_by: Option<String>,
+    pub created: String,
+    pub modified: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentService {
+    pub uuid: String,
+    pub identity: String,
+    pub name: String,
+    pub mode: Option<String>,
+    /// `Active` (default), `Idle` or `Error`.
+    pub state: String,
+    pub statistics: Object,
+    pub created: String,
+    pub modified: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentProcessor {
+    pub uuid: String,
+    pub service: String,
+    pub name: String,
+    pub backend_type: String,
+    pub backend_version: Option<String>,
+    pub last_run: Option<String>,
+    pub created: String,
+    pub modified: String,
+}
+
+/// The unified consumer queue of an agent identity (`register_queue`). Its RabbitMQ user is
+/// its UUID (hex), its queue `consumer_<uuid hex>`, its vhost the owner's UUID (hex).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventConsumer {
+    pub uuid: String,
+    pub identity: String,
+    /// Owner: the vhost is named after this user.
+    pub user: String,
+    /// Empty = every object type.
+    pub object_types: Vec<String>,
+    pub created: String,
+    pub modified: String,
+}
+
+/// E1: one per (user, object type). Its RabbitMQ user is its UUID (hex), its vhost the user's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventSubscription {
+    pub uuid: String,
+    pub user: String,
+    pub object_type: String,
+    pub description: String,
+    pub created: String,
+    pub modified: String,
+}
+
+/// E2: queue `subscription_<sub hex>_offering_<offering hex>_<object_type>` in the vhost of
+/// the subscription's user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EventSubscriptionQueue {
+    pub uuid: String,
+    pub subscription: String,
+    pub offering: String,
+    pub object_type: String,
+    pub created: String,
+}
+
+impl EventConsumer {
+    pub fn rmq_username(&self) -> &str {
+        &self.uuid
+    }
+    pub fn queue_name(&self) -> String {
+        format!("consumer_{}", self.uuid)
+    }
+    pub fn vhost(&self) -> &str {
+        &self.user
+    }
+    /// Whether messages of `object_type` reach this queue.
+    pub fn observes(&self, object_type: &str) -> bool {
+        self.object_types.is_empty() || self.object_types.iter().any(|t| t == object_type)
+    }
+}
+
+impl EventSubscriptionQueue {
+    pub fn queue_name(&self) -> String {
+        format!(
+            "subscription_{}_offering_{}_{}",
+            self.subscription, self.offering, self.object_type
+        )
+    }
 }

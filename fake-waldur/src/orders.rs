@@ -1,6 +1,7 @@
 //! The order state machine and its effect on the order's resource, after
 //! Mastermind (only the provider-side transitions the agent drives), plus
 //! order creation for the control API (the agent never creates orders).
+//! Creation and every state change publish an `order` event.
 
 use crate::http::{ApiError, ApiResult};
 use crate::ids;
@@ -52,7 +53,9 @@ impl World {
         let order = self.order_mut(uuid).ok_or_else(ApiError::not_found)?;
         order.state = to.to_string();
         order.modified = now;
-        Ok(order.clone())
+        let order = order.clone();
+        self.emit_order(uuid);
+        Ok(order)
     }
 
     fn set_resource_state(&mut self, uuid: &str, state: &str) {
@@ -231,6 +234,7 @@ impl World {
             modified: now,
             ..Default::default()
         });
+        self.emit_order(&uuid);
         Ok(uuid)
     }
 }

@@ -1,6 +1,7 @@
 //! The shared in-memory state and the handle tests hold on to.
 
 use crate::clock;
+use crate::events::{EventLog, Publisher};
 use crate::faults::{FaultRule, FaultSpec};
 use crate::model::*;
 use crate::seed::{self, SeedError};
@@ -36,6 +37,10 @@ pub struct World {
     pub faults: Vec<FaultRule>,
     pub next_seq: u64,
     pub next_fault_id: u64,
+    /// What was published to the broker (or would have been, without one).
+    pub events: EventLog,
+    /// The broker connection; `None` = no broker configured.
+    pub(crate) publisher: Option<Publisher>,
 }
 
 /// "Now" as Waldur prints it, honouring a frozen clock.
@@ -100,6 +105,27 @@ impl World {
     pub fn usage(&self, uuid: &str) -> Option<&ComponentUsage> {
         self.data.component_usages.iter().find(|c| c.uuid == uuid)
     }
+    pub fn agent_identity(&self, uuid: &str) -> Option<&AgentIdentity> {
+        self.data.agent_identities.iter().find(|i| i.uuid == uuid)
+    }
+    pub fn agent_service(&self, uuid: &str) -> Option<&AgentService> {
+        self.data.agent_services.iter().find(|s| s.uuid == uuid)
+    }
+    pub fn agent_processor(&self, uuid: &str) -> Option<&AgentProcessor> {
+        self.data.agent_processors.iter().find(|p| p.uuid == uuid)
+    }
+    pub fn event_subscription(&self, uuid: &str) -> Option<&EventSubscription> {
+        self.data
+            .event_subscriptions
+            .iter()
+            .find(|s| s.uuid == uuid)
+    }
+    /// The vhost of a per-type queue: its subscription user's UUID.
+    pub fn subscription_vhost(&self, q: &EventSubscriptionQueue) -> String {
+        self.event_subscription(&q.subscription)
+            .map(|s| s.user.clone())
+            .unwrap_or_default()
+    }
 
     pub fn log_request(&mut self, entry: LoggedRequest) {
         if self.requests.len() >= MAX_LOGGED_REQUESTS {
@@ -112,7 +138,7 @@ impl World {
 /// Cheap-to-clone handle on the fake's state, shared with the server.
 #[derive(Clone, Debug, Default)]
 pub struct FakeWaldur {
-    inner: Arc<Mutex<World>>,
+    pub(crate) inner: Arc<Mutex<World>>,
 }
 
 impl FakeWaldur {
@@ -139,13 +165,19 @@ impl FakeWaldur {
         f(&mut self.lock())
     }
 
-    /// Replaces all data and clears the request log and faults.
+    /// Replaces all data and clears the request log, the faults and the published
+    /// events; the broker setting stays.
     pub fn reseed(&self, seed: Seed) -> Result<(), SeedError> {
         let data = seed::load(seed)?;
         self.write(|w| {
             *w = World {
                 data,
                 next_seq: w.next_seq,
+                events: EventLog {
+                    next_seq: w.events.next_seq,
+                    ..Default::default()
+                },
+                publisher: w.publisher.take(),
                 ..Default::default()
             }
         });

@@ -335,4 +335,114 @@ impl View<'_> {
             "limit": l.limit,
         })
     }
+
+    pub fn agent_processor(&self, p: &AgentProcessor) -> Value {
+        let service = self
+            .w
+            .data
+            .agent_services
+            .iter()
+            .find(|s| s.uuid == p.service);
+        json!({
+            "url": self.base.url("marketplace-site-agent-processors", &p.uuid),
+            "uuid": p.uuid,
+            "service": p.service,
+            "service_name": service.map(|s| s.name.as_str()),
+            "name": p.name,
+            "backend_type": p.backend_type,
+            "backend_version": p.backend_version,
+            "last_run": p.last_run,
+            "created": p.created,
+            "modified": p.modified,
+        })
+    }
+
+    pub fn agent_service(&self, s: &AgentService) -> Value {
+        let identity = self.w.agent_identity(&s.identity);
+        let processors: Vec<Value> = (self.w.data.agent_processors.iter())
+            .filter(|p| p.service == s.uuid)
+            .map(|p| self.agent_processor(p))
+            .collect();
+        json!({
+            "url": self.base.url("marketplace-site-agent-services", &s.uuid),
+            "uuid": s.uuid,
+            "identity": s.identity,
+            "identity_name": identity.map(|i| i.name.as_str()),
+            "name": s.name,
+            "mode": s.mode,
+            "state": s.state,
+            "statistics": s.statistics,
+            "created": s.created,
+            "modified": s.modified,
+            "processors": processors,
+        })
+    }
+
+    pub fn agent_identity(&self, i: &AgentIdentity) -> Value {
+        let services: Vec<Value> = (self.w.data.agent_services.iter())
+            .filter(|s| s.identity == i.uuid)
+            .map(|s| self.agent_service(s))
+            .collect();
+        json!({
+            "url": self.base.url("marketplace-site-agent-identities", &i.uuid),
+            "uuid": i.uuid,
+            "offering": i.offering,
+            "created_by": i.created_by,
+            "name": i.name,
+            "version": i.version,
+            "dependencies": i.dependencies,
+            "config_file_path": i.config_file_path,
+            "config_file_content": i.config_file_content,
+            "last_restarted": i.last_restarted,
+            "created": i.created,
+            "modified": i.modified,
+            "services": services,
+        })
+    }
+
+    /// The answer of `register_queue`.
+    pub fn event_consumer(&self, c: &EventConsumer) -> Value {
+        let types: Vec<&str> = if c.object_types.is_empty() {
+            OBSERVABLE_OBJECT_TYPES.to_vec()
+        } else {
+            c.object_types.iter().map(String::as_str).collect()
+        };
+        json!({
+            "rmq_username": c.rmq_username(),
+            "queue_name": c.queue_name(),
+            "vhost": c.vhost(),
+            "observable_object_types": types,
+        })
+    }
+
+    pub fn event_subscription(&self, s: &EventSubscription) -> Value {
+        let user = self.w.user(&s.user);
+        json!({
+            "url": self.base.url("event-subscriptions", &s.uuid),
+            "uuid": s.uuid,
+            "user": self.base.url("users", &s.user),
+            "user_uuid": s.user,
+            "user_username": user.map(|u| u.username.as_str()),
+            "user_full_name": user.map(|u| u.full_name.as_str()),
+            "description": s.description,
+            "source_ip": null,
+            "observable_objects": [{ "object_type": s.object_type }],
+            "created": s.created,
+            "modified": s.modified,
+        })
+    }
+
+    pub fn event_subscription_queue(&self, q: &EventSubscriptionQueue) -> Value {
+        json!({
+            "url": self.base.url("event-subscription-queues", &q.uuid),
+            "uuid": q.uuid,
+            "event_subscription": self.base.url("event-subscriptions", &q.subscription),
+            "event_subscription_uuid": q.subscription,
+            "offering_uuid": q.offering,
+            "object_type": q.object_type,
+            "queue_name": q.queue_name(),
+            "vhost": self.w.subscription_vhost(q),
+            "created": q.created,
+        })
+    }
 }

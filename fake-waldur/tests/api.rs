@@ -2,38 +2,12 @@
 
 mod support;
 
-use fake_waldur::{demo, demo_seed, spawn, Resource, RunningFake, Seed, BACKFILL_MESSAGE};
+use fake_waldur::{demo, demo_seed, Resource, BACKFILL_MESSAGE};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
-use support::Client;
+use support::{dashed, keys, set, start, Client};
 
 const RES: &str = "/api/marketplace-provider-resources/";
-
-fn dashed(hex: &str) -> String {
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
-}
-
-fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().expect("object").keys().cloned().collect()
-}
-
-fn set(names: &[&str]) -> BTreeSet<String> {
-    names.iter().map(|s| s.to_string()).collect()
-}
-
-async fn start(seed: Seed) -> (RunningFake, Client) {
-    let fake = spawn(seed).await;
-    let client = Client::new(fake.addr, Some(demo::STAFF_TOKEN));
-    (fake, client)
-}
 
 #[tokio::test]
 async fn pagination_headers_links_and_invalid_page() {

@@ -2,6 +2,7 @@
 //! without it falls through to the 404 fallback, as the agent never follows
 //! Django's redirect.
 
+mod agents;
 mod misc;
 mod offering_users;
 mod offerings;
@@ -55,7 +56,35 @@ pub fn api_router(state: FakeWaldur) -> Router<FakeWaldur> {
     const ORD: &str = "/api/marketplace-orders/{uuid}";
     const OFF: &str = "/api/marketplace-provider-offerings/{uuid}";
     const CU: &str = "/api/marketplace-component-usages";
+    const ID: &str = "/api/marketplace-site-agent-identities";
+    const SUB: &str = "/api/event-subscriptions/{uuid}";
     Router::new()
+        .route(&format!("{ID}/"), get(agents::list).post(agents::create))
+        .route(
+            &format!("{ID}/{{uuid}}/"),
+            get(agents::retrieve).put(agents::update),
+        )
+        .route(
+            &format!("{ID}/{{uuid}}/register_service/"),
+            post(agents::register_service),
+        )
+        .route(
+            &format!("{ID}/{{uuid}}/register_queue/"),
+            post(agents::register_queue),
+        )
+        .route(
+            &format!("{ID}/{{uuid}}/register_event_subscription/"),
+            post(agents::register_event_subscription),
+        )
+        .route(
+            "/api/marketplace-site-agent-services/{uuid}/register_processor/",
+            post(agents::register_processor),
+        )
+        .route(
+            &format!("{SUB}/"),
+            get(agents::retrieve_subscription).delete(agents::delete_subscription),
+        )
+        .route(&format!("{SUB}/create_queue/"), post(agents::create_queue))
         .route("/api/version/", get(misc::version))
         .route("/api/users/me/", get(users::me))
         .route("/api/users/{uuid}/", get(users::retrieve))

@@ -1,13 +1,45 @@
-//! A deliberately dumb HTTP/1.1 client over a raw TcpStream: one request
-//! per connection, so tests see exactly what went over the wire (including
-//! truncated or aborted responses) without pulling in an HTTP client crate.
+//! Test helpers: a deliberately dumb HTTP/1.1 client over a raw TcpStream (one
+//! request per connection, so tests see exactly what went over the wire,
+//! including truncated or aborted responses), a fake with the staff token,
+//! and (in `stomp`) a minimal STOMP 1.2 client for the broker tests.
 
 #![allow(dead_code)]
 
+pub mod stomp;
+
+use fake_waldur::{demo, spawn, RunningFake, Seed};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+/// A fake serving `seed` and a client holding the demo staff token.
+pub async fn start(seed: Seed) -> (RunningFake, Client) {
+    let fake = spawn(seed).await;
+    let client = Client::new(fake.addr, Some(demo::STAFF_TOKEN));
+    (fake, client)
+}
+
+/// The 8-4-4-4-12 form of a hex UUID.
+pub fn dashed(hex: &str) -> String {
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
+}
+
+pub fn keys(v: &Value) -> BTreeSet<String> {
+    v.as_object().expect("object").keys().cloned().collect()
+}
+
+pub fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
 
 #[derive(Debug)]
 pub struct Resp {
