@@ -115,8 +115,18 @@ fn usage_of_real_jobs_reaches_waldur_once() {
     }
     let expected = format!("{:.2}", expected_secs as f64 / 60.0);
 
-    let out = env.agent(&["report"]);
+    env.fake.state.clear_requests();
+    let (out, stats) = env.agent_stats(&["report"]);
     assert!(out.status.success(), "{}", show(&out));
+    // One sacct call per period; every request the fake saw is counted.
+    assert_eq!(stats["submissions"], 1, "{stats}");
+    assert_eq!(stats["errors"], 0, "{stats}");
+    assert_eq!(stats["processes"]["sacct"], stats["periods"], "{stats}");
+    assert_eq!(
+        stats["waldur_requests"],
+        env.fake.state.requests().len(),
+        "{stats}"
+    );
     let (total, users) = stored_usage(&env, "e0000000000000000000000000000001", &this_month());
     assert_eq!(total, expected, "{}", show(&out));
     assert_eq!(
@@ -134,8 +144,9 @@ fn usage_of_real_jobs_reaches_waldur_once() {
         .iter()
         .filter(|r| r.method == "POST")
         .count();
-    let out = env.agent(&["report"]);
+    let (out, stats) = env.agent_stats(&["report"]);
     assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(stats["submissions"], 0, "{stats}");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("unchanged"),
         "{}",
@@ -200,7 +211,8 @@ fn historical_loader_fills_past_months_and_tolerates_backfill_refusals() {
                      "kind": "status", "status": 400,
                      "body": {"date": ["Service providers can only specify date for limit-based or prepaid billing components when backfilling past billing periods."]}}));
     env.fault(json!({"path_prefix": "/api/marketplace-component-usages/set_usage/", "times": 1, "skip": 2, "kind": "status", "status": 503}));
-    let out = env.agent(&[
+    env.fake.state.clear_requests();
+    let (out, stats) = env.agent_stats(&[
         "load-historical-usage",
         "--start-date",
         "2025-01",
@@ -213,6 +225,18 @@ fn historical_loader_fills_past_months_and_tolerates_backfill_refusals() {
     assert!(
         text.contains("Summary: 3 period(s), 1 resource(s); 2 submission(s)"),
         "{text}"
+    );
+    assert_eq!(
+        (&stats["periods"], &stats["submissions"], &stats["errors"]),
+        (&json!(3), &json!(2), &json!(0)),
+        "{stats}"
+    );
+    assert_eq!(stats["processes"]["sacct"], 3, "{stats}");
+    // The staff check's request and the retried 503 included.
+    assert_eq!(
+        stats["waldur_requests"],
+        env.fake.state.requests().len(),
+        "{stats}\n{text}"
     );
     let res = "e0000000000000000000000000000001";
     for month in ["2025-01-01", "2025-03-01"] {

@@ -123,6 +123,20 @@ agent:
         out
     }
 
+    /// Runs the agent with `--stats-file`; returns its output and the stats it wrote.
+    pub fn agent_stats(&self, args: &[&str]) -> (Output, Value) {
+        let path = self.dir.path().join("stats.json");
+        let _ = std::fs::remove_file(&path);
+        let path_arg = path.display().to_string();
+        let out = self.agent(&[args, &["--stats-file", &path_arg]].concat());
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("no stats file ({e}):\n{}", show(&out)));
+        (
+            out,
+            serde_json::from_str(&text).expect("the stats are JSON"),
+        )
+    }
+
     pub fn reconcile(&self) -> Output {
         self.agent(&["reconcile"])
     }
