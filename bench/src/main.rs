@@ -7,12 +7,14 @@
 //! large site and sacct parsing, in memory. See docs/benchmark.md.
 //!
 //! Layout: `world.rs` (the synthetic site), `slurm.rs` (floors, wipes, drift),
-//! `measure.rs` (child processes: wall time, peak RSS, the agent's own counts),
+//! `measure.rs` (child processes: wall time, peak RSS; the debug log's timeline),
+//! `stats.rs` (the agent's own counts, from its `--stats-file`),
 //! `planner.rs` (in-memory scenarios).
 
 mod measure;
 mod planner;
 mod slurm;
+mod stats;
 mod world;
 
 use std::collections::BTreeMap;
@@ -26,8 +28,9 @@ use clap::Parser;
 use fake_waldur::RunningFake;
 use serde_json::{json, Value};
 
-use crate::measure::{median, Counts, Measured};
+use crate::measure::{median, Measured};
 use crate::slurm::Slurm;
+use crate::stats::{Counts, Stats};
 use crate::world::World;
 
 #[derive(Parser, Clone)]
@@ -148,9 +151,9 @@ impl Row {
 
     fn add(&mut self, run: &AgentRun) {
         self.walls.push(run.m.wall.as_secs_f64());
-        match (&self.counts, &run.counts) {
-            (None, c) => self.counts = c.clone(),
-            (Some(a), Some(b)) if a != b => self.counts_vary = true,
+        match (&self.counts, run.stats.as_ref().map(Stats::counts)) {
+            (None, c) => self.counts = c,
+            (Some(a), Some(b)) if *a != b => self.counts_vary = true,
             _ => {}
         }
         self.fake_requests = Some(run.fake_requests);
@@ -171,7 +174,7 @@ impl Row {
             "ratio": self.ratio(),
             "processes": self.counts.as_ref().map(|c| &c.processes),
             "counts_vary_between_runs": self.counts_vary,
-            "waldur_requests_agent": self.counts.as_ref().and_then(|c| c.waldur_requests),
+            "waldur_requests_agent": self.counts.as_ref().map(|c| c.waldur_requests),
             "waldur_requests_fake": self.fake_requests,
             "peak_rss_kb": self.rss_kb,
             "note": self.note,
@@ -182,7 +185,8 @@ impl Row {
 
 struct AgentRun {
     m: Measured,
-    counts: Option<Counts>,
+    /// What the agent wrote to its `--stats-file`; `None` if it wrote nothing.
+    stats: Option<Stats>,
     fake_requests: u64,
 }
 
@@ -244,20 +248,25 @@ impl<'a> Site<'a> {
         self.agent_logging(args, "info")
     }
 
+    /// Every command the bench runs (plan, reconcile, report) writes a stats file.
     fn agent_logging(&self, args: &[&str], level: &str) -> Result<AgentRun> {
         self.fake.state.clear_requests();
+        let stats_file = tempfile::Builder::new()
+            .suffix(".json")
+            .tempfile_in(self.dir.path())?;
         let mut cmd = Command::new(self.agent);
         cmd.args(args)
+            .arg("--stats-file")
+            .arg(stats_file.path())
             .arg("-c")
             .arg(&self.config)
             .env("RUST_LOG", level)
             .env("NO_COLOR", "1");
         let m = measure::run(cmd)?;
         let fake_requests = self.fake.state.requests().len() as u64;
-        let counts = measure::parse_counts(&m.stderr);
         Ok(AgentRun {
             m,
-            counts,
+            stats: Stats::read(stats_file.path()),
             fake_requests,
         })
     }
@@ -411,7 +420,7 @@ fn run_site(
                     k + 1,
                     run.m.wall.as_secs_f64()
                 ));
-                applies.extend(measure::apply_seconds(&run.m.stdout));
+                applies.extend(run.stats.as_ref().and_then(Stats::apply_seconds));
                 first.add(&run);
             }
         }
@@ -443,7 +452,7 @@ fn run_site(
     );
     floor_row.walls = floors.clone();
     floor_row.counts = Some(Counts {
-        waldur_requests: Some(0),
+        waldur_requests: 0,
         processes: BTreeMap::from([("sacctmgr".to_string(), 1)]),
     });
     floor_row.note = "one `sacctmgr show association` of the cluster".into();
@@ -479,7 +488,7 @@ fn run_site(
     for _ in 0..args.runs.max(1) {
         let run = site.agent_expect(&["reconcile"], 0)?;
         ensure!(
-            run.m.stdout.contains("No changes"),
+            run.stats.as_ref().is_some_and(Stats::unchanged),
             "a converged reconcile changed something:\n{}",
             run.output()
         );
@@ -545,14 +554,9 @@ fn drift(args: &Args, site: &Site, observe: &[f64]) -> Result<Row> {
         let (t, stderr) = site.slurm.session(&lines)?;
         ensure!(stderr.is_empty(), "making the drift failed: {stderr}");
         let run = site.agent_expect(&["reconcile"], 0)?;
-        let applied = run
-            .m
-            .stdout
-            .lines()
-            .filter(|l| l.trim_start().starts_with("applied"))
-            .count();
+        let applied = run.stats.as_ref().map_or(0, Stats::applied);
         ensure!(
-            applied == k,
+            applied == k as u64,
             "the drift repair applied {applied} changes, expected {k}:\n{}",
             run.output()
         );
@@ -598,10 +602,13 @@ fn report(args: &Args, site: &Site) -> Result<Vec<Row>> {
     );
     for i in 0..args.report_runs.max(1) {
         let run = site.agent_expect(&["report"], 0)?;
-        if run.m.stdout.contains("Not reporting") {
+        let number = |key| run.stats.as_ref().and_then(|s| s.number(key));
+        // No periods: the agent declined, this close to a new month.
+        if number("periods") == Some(0) {
             first.note = "skipped: too close to a month boundary".into();
             return Ok(vec![first]);
         }
+        // The agent's summary line, shown as the note.
         let summary = run
             .m
             .stdout
@@ -616,7 +623,7 @@ fn report(args: &Args, site: &Site) -> Result<Vec<Row>> {
         ));
         if i == 0 {
             ensure!(
-                summary.contains(&format!("{n} submission(s)")),
+                number("submissions") == Some(n as u64),
                 "the first report did not submit for every resource:\n{}",
                 run.output()
             );
@@ -624,7 +631,7 @@ fn report(args: &Args, site: &Site) -> Result<Vec<Row>> {
             first.note = summary;
         } else {
             ensure!(
-                summary.contains("0 submission(s)"),
+                number("submissions") == Some(0),
                 "a repeated report submitted again:\n{}",
                 run.output()
             );
@@ -747,7 +754,7 @@ fn table(rows: &[Row]) -> String {
             }
         };
         let http = match (
-            r.counts.as_ref().and_then(|c| c.waldur_requests),
+            r.counts.as_ref().map(|c| c.waldur_requests),
             r.fake_requests,
         ) {
             (Some(a), Some(f)) if a != f => format!("{a} (fake saw {f})"),
