@@ -6,7 +6,6 @@
 //! it, and a child of this bench starts as a copy of the bench (hundreds of MB after the
 //! parsing scenario); nor does it tell the agent from its sacctmgr children.
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -82,69 +81,6 @@ pub fn run(mut cmd: Command) -> Result<Measured> {
     })
 }
 
-/// What the agent reports about its own work at the end of plan/reconcile/report
-/// (`RUST_LOG=info`): `waldur_requests=N processes={"sacctmgr": 5, ...}`.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub waldur_requests: Option<u64>,
-    pub processes: BTreeMap<String, u64>,
-}
-
-impl Counts {
-    pub fn procs(&self, program: &str) -> u64 {
-        self.processes.get(program).copied().unwrap_or(0)
-    }
-}
-
-/// Removes ANSI escape sequences (`ESC [ ... letter`).
-fn strip_ansi(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            chars.next();
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The counts of the last "finished" line in the agent's stderr.
-pub fn parse_counts(stderr: &str) -> Option<Counts> {
-    let clean = strip_ansi(stderr);
-    let line = clean
-        .lines()
-        .rev()
-        .find(|l| l.contains("waldur_requests=") && l.contains("processes="))?;
-    let requests = line
-        .split("waldur_requests=")
-        .nth(1)?
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect::<String>()
-        .parse()
-        .ok();
-    let body = line.split("processes={").nth(1)?.split('}').next()?;
-    let mut processes = BTreeMap::new();
-    for entry in body.split(',').filter(|e| !e.trim().is_empty()) {
-        let (name, n) = entry.split_once(':')?;
-        processes.insert(
-            name.trim().trim_matches('"').to_string(),
-            n.trim().parse().ok()?,
-        );
-    }
-    Some(Counts {
-        waldur_requests: requests,
-        processes,
-    })
-}
-
 /// Seconds since the epoch of a log line's leading RFC 3339 UTC timestamp
 /// (`2025-01-31T12:34:56.123456Z ...`, tracing-subscriber's default).
 fn log_time(line: &str) -> Option<f64> {
@@ -185,10 +121,10 @@ pub fn timeline(m: &Measured) -> Option<Timeline> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .ok()?
         .as_secs_f64();
-    let clean = strip_ansi(&m.stderr);
     let mut waldur: Vec<f64> = Vec::new();
     let mut end = None;
-    for line in clean.lines() {
+    // Plain text: the agent colours its log only on a terminal.
+    for line in m.stderr.lines() {
         if line.contains("agent_desired::client") && line.contains(" waldur ") {
             waldur.extend(log_time(line));
         } else if line.contains("finished") && line.contains("waldur_requests=") {
@@ -201,24 +137,6 @@ pub fn timeline(m: &Measured) -> Option<Timeline> {
         waldur: last - first,
         after_waldur: end - last,
         waldur_requests: waldur.len(),
-    })
-}
-
-/// `Applied plan for cluster C in 921.60s (...)` on the agent's stdout -> seconds.
-pub fn apply_seconds(stdout: &str) -> Option<f64> {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("Applied plan for cluster"))?;
-    let d = line.split(" in ").nth(1)?.split_whitespace().next()?;
-    let digits = d.trim_end_matches(char::is_alphabetic);
-    let unit = &d[digits.len()..];
-    let v: f64 = digits.parse().ok()?;
-    Some(match unit {
-        "s" => v,
-        "ms" => v / 1e3,
-        "µs" | "us" => v / 1e6,
-        "ns" => v / 1e9,
-        _ => return None,
     })
 }
 
@@ -237,31 +155,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_from_plain_and_coloured_logs() {
-        let plain = "2025-01-01T00:00:00Z  INFO agent: cycle finished waldur_requests=1106 processes={\"sacctmgr\": 5, \"scancel\": 2}\n";
-        let c = parse_counts(plain).unwrap();
-        assert_eq!(c.waldur_requests, Some(1106));
-        assert_eq!(c.procs("sacctmgr"), 5);
-        assert_eq!(c.procs("scancel"), 2);
-        let coloured = "\u{1b}[32m INFO\u{1b}[0m \u{1b}[3mwaldur_requests\u{1b}[0m\u{1b}[2m=\u{1b}[0m7 \u{1b}[3mprocesses\u{1b}[0m\u{1b}[2m=\u{1b}[0m{}\n";
-        let c = parse_counts(coloured).unwrap();
-        assert_eq!(c.waldur_requests, Some(7));
-        assert!(c.processes.is_empty());
-        assert_eq!(parse_counts("nothing here"), None);
-    }
-
-    #[test]
-    fn log_times_and_apply_durations() {
+    fn log_times() {
         assert_eq!(log_time("1970-01-02T00:00:01.5Z  INFO x"), Some(86_401.5));
         assert_eq!(log_time("2000-03-01T00:00:00Z"), Some(951_868_800.0));
         assert_eq!(log_time("no time"), None);
-        let out = "  applied  account/a\nApplied plan for cluster c in 921.60s (3 change(s), 0 not applied).\n";
-        assert_eq!(apply_seconds(out), Some(921.6));
-        assert_eq!(
-            apply_seconds("Applied plan for cluster c in 15.20ms (1)"),
-            Some(0.0152)
-        );
-        assert_eq!(apply_seconds("nothing"), None);
     }
 
     #[test]

@@ -68,18 +68,19 @@ impl Sources {
 /// Machine-readable counts of a run, on request.
 #[derive(clap::Args, Clone)]
 pub struct Stats {
-    /// Write what the run did (per cluster group: changes by outcome, Waldur requests,
-    /// SLURM processes, durations) as one JSON document to FILE.
+    /// Write what the run did (plan and reconcile: per cluster group, changes by outcome;
+    /// report and load-historical-usage: submissions and errors; with the Waldur requests
+    /// and SLURM processes it took) as one JSON document to FILE.
     #[arg(long, value_name = "FILE")]
     pub stats_file: Option<PathBuf>,
 }
 
 impl Stats {
-    fn write(&self, pass: &Pass) -> Result<()> {
+    fn write(&self, doc: &serde_json::Value) -> Result<()> {
         let Some(path) = &self.stats_file else {
             return Ok(());
         };
-        std::fs::write(path, format!("{}\n", pass.summary()))
+        std::fs::write(path, format!("{doc}\n"))
             .with_context(|| format!("writing {}", path.display()))
     }
 }
@@ -155,6 +156,8 @@ pub enum Cmd {
         /// Print the per-resource results as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        stats: Stats,
     },
     /// Fill past months' usage in Waldur from sacct (one sacct call per month).
     LoadHistoricalUsage {
@@ -181,6 +184,8 @@ pub enum Cmd {
         dry_run: bool,
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        stats: Stats,
     },
 }
 
@@ -262,7 +267,8 @@ pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
             target,
             dry_run,
             json,
-        } => usage::report(&target, dry_run, json).await,
+            stats,
+        } => usage::report(&target, dry_run, json, &stats).await,
         Cmd::LoadHistoricalUsage {
             target,
             start_date,
@@ -272,6 +278,7 @@ pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
             no_staff_check,
             dry_run,
             json,
+            stats,
         } => {
             let args = usage::HistoryArgs {
                 start_date,
@@ -282,7 +289,7 @@ pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
                 dry_run,
                 json,
             };
-            usage::load_history(&target, &args).await
+            usage::load_history(&target, &args, &stats).await
         }
     }
 }

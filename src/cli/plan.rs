@@ -64,7 +64,7 @@ pub async fn plan(
         processes = ?counts.processes,
         "plan finished"
     );
-    stats.write(&pass)?;
+    stats.write(&pass.summary())?;
     Ok(if failed {
         ExitCode::from(1)
     } else if detailed_exitcode && plans.iter().any(|p| !p.is_empty()) {

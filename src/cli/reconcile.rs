@@ -48,7 +48,7 @@ pub async fn reconcile(
     };
     let pass = cycle::reconcile(&inv.config, &inv.sides, &groups, &options).await;
     print_read_failures(&pass);
-    stats.write(&pass)?;
+    stats.write(&pass.summary())?;
     if let Some(why) = &pass.refused {
         bail!("{why}");
     }

@@ -8,10 +8,11 @@ use agent_config::Config;
 use agent_reconcile::escape::Esc;
 use anyhow::{Context, Result};
 use jiff::Timestamp;
+use waldur_slurm_agent::sides::Counts;
 use waldur_slurm_agent::usage::periods::Month;
-use waldur_slurm_agent::usage::{self, Submission, SubmitOptions, BOUNDARY_GUARD_SECS};
+use waldur_slurm_agent::usage::{self, Submission, SubmitOptions, Submitted, BOUNDARY_GUARD_SECS};
 
-use super::Target;
+use super::{Stats, Target};
 
 fn load(target: &Target) -> Result<Config> {
     let loaded = agent_config::load(&target.config)?;
@@ -68,7 +69,14 @@ fn print_submissions(submissions: &[Submission], dry_run: bool) {
     }
 }
 
-fn finish(submissions: &[Submission], periods: usize, dry_run: bool, json: bool) -> ExitCode {
+fn finish(
+    submitted: &Submitted,
+    periods: usize,
+    dry_run: bool,
+    json: bool,
+    stats: &Stats,
+) -> Result<ExitCode> {
+    let submissions = &submitted.submissions;
     let summary = usage::summarize(submissions, periods);
     if json {
         println!(
@@ -80,15 +88,16 @@ fn finish(submissions: &[Submission], periods: usize, dry_run: bool, json: bool)
         print_submissions(submissions, dry_run);
         println!("{}", Esc(&summary.text));
     }
-    if summary.errors > 0 {
+    stats.write(&summary.stats(&submitted.counts))?;
+    Ok(if summary.errors > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }
 
 /// `agent report`.
-pub async fn report(target: &Target, dry_run: bool, json: bool) -> Result<ExitCode> {
+pub async fn report(target: &Target, dry_run: bool, json: bool, stats: &Stats) -> Result<ExitCode> {
     let config = load(target)?;
     let offerings = usage::select_offerings(&config, target.offering.as_deref())?;
     let Some(periods) = usage::current_periods(&config, Timestamp::now())? else {
@@ -97,6 +106,8 @@ pub async fn report(target: &Target, dry_run: bool, json: bool) -> Result<ExitCo
             BOUNDARY_GUARD_SECS / 60,
             config.timezone
         );
+        // No periods: what tells a reader of the stats that nothing was reported.
+        stats.write(&usage::summarize(&[], 0).stats(&Counts::default()))?;
         return Ok(ExitCode::SUCCESS);
     };
     let options = SubmitOptions {
@@ -104,8 +115,8 @@ pub async fn report(target: &Target, dry_run: bool, json: bool) -> Result<ExitCo
         ..SubmitOptions::default()
     };
     let progress = progress_printer(std::io::stderr().is_terminal());
-    let submissions = usage::submit(&config, &offerings, &periods, &options, &progress).await?;
-    Ok(finish(&submissions, periods.len(), dry_run, json))
+    let submitted = usage::submit(&config, &offerings, &periods, &options, &progress).await?;
+    finish(&submitted, periods.len(), dry_run, json, stats)
 }
 
 pub struct HistoryArgs {
@@ -119,15 +130,17 @@ pub struct HistoryArgs {
 }
 
 /// `agent load-historical-usage`.
-pub async fn load_history(target: &Target, args: &HistoryArgs) -> Result<ExitCode> {
+pub async fn load_history(target: &Target, args: &HistoryArgs, stats: &Stats) -> Result<ExitCode> {
     let start = Month::parse(&args.start_date).context("--start-date")?;
     let end = Month::parse(&args.end_date).context("--end-date")?;
     let config = load(target)?;
     let periods = usage::history_periods(&config, start, end, Timestamp::now())?;
     let offerings = usage::select_offerings(&config, target.offering.as_deref())?;
-    if args.staff_check {
-        usage::staff_check(&config, &offerings).await?;
-    }
+    let staff_requests = if args.staff_check {
+        usage::staff_check(&config, &offerings).await?
+    } else {
+        0
+    };
     let options = SubmitOptions {
         dry_run: args.dry_run,
         skip_user_usage: args.skip_user_usage,
@@ -135,6 +148,7 @@ pub async fn load_history(target: &Target, args: &HistoryArgs) -> Result<ExitCod
         zeros_for_missing_in_past: false,
     };
     let progress = progress_printer(std::io::stderr().is_terminal());
-    let submissions = usage::submit(&config, &offerings, &periods, &options, &progress).await?;
-    Ok(finish(&submissions, periods.len(), args.dry_run, args.json))
+    let mut submitted = usage::submit(&config, &offerings, &periods, &options, &progress).await?;
+    submitted.counts.waldur_requests += staff_requests;
+    finish(&submitted, periods.len(), args.dry_run, args.json, stats)
 }

@@ -17,9 +17,11 @@ use agent_observed::Runner;
 use anyhow::{bail, Context, Result};
 use jiff::Timestamp;
 use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::groups::selects;
 use crate::sides::live::WaldurClients;
+use crate::sides::Counts;
 use periods::Month;
 pub use submit::{PeriodSpec, Submission, SubmitOptions};
 
@@ -117,8 +119,8 @@ struct Me {
 }
 
 /// Waldur accepts past usage of usage-billed components only from staff: check the
-/// token of every offering before loading history.
-pub async fn staff_check(config: &Config, offerings: &[Offering]) -> Result<()> {
+/// token of every offering before loading history. Returns the Waldur requests it made.
+pub async fn staff_check(config: &Config, offerings: &[Offering]) -> Result<u64> {
     let clients = WaldurClients::new(config).context("setting up the Waldur client")?;
     for o in offerings {
         let me: Me = clients
@@ -134,7 +136,13 @@ pub async fn staff_check(config: &Config, offerings: &[Offering]) -> Result<()> 
             );
         }
     }
-    Ok(())
+    Ok(clients.request_count())
+}
+
+/// What a usage command submitted, and what that cost.
+pub struct Submitted {
+    pub submissions: Vec<Submission>,
+    pub counts: Counts,
 }
 
 /// Submits every offering for the given periods; `progress` gets (done, total).
@@ -144,7 +152,7 @@ pub async fn submit(
     periods: &[PeriodSpec],
     options: &SubmitOptions,
     progress: &(dyn Fn(usize, usize) + Sync),
-) -> Result<Vec<Submission>> {
+) -> Result<Submitted> {
     let clients = WaldurClients::new(config).context("setting up the Waldur client")?;
     let runner = Runner::new(config.agent.command_timeout);
     let mut all = Vec::new();
@@ -155,18 +163,41 @@ pub async fn submit(
                 .with_context(|| format!("reporting offering {:?}", o.name))?;
         all.extend(submissions);
     }
+    let counts = Counts {
+        waldur_requests: clients.request_count(),
+        processes: runner.counts(),
+    };
     tracing::info!(
-        waldur_requests = clients.request_count(),
-        processes = ?runner.counts(),
+        waldur_requests = counts.waldur_requests,
+        processes = ?counts.processes,
         "report finished"
     );
-    Ok(all)
+    Ok(Submitted {
+        submissions: all,
+        counts,
+    })
 }
 
 /// Totals and outcomes over a set of submissions.
 pub struct Summary {
     pub text: String,
+    pub periods: usize,
+    /// Resource-periods posted (with --dry-run: that would be).
+    pub posted: usize,
     pub errors: usize,
+}
+
+impl Summary {
+    /// The machine-readable summary (`--stats-file`, the benchmark).
+    pub fn stats(&self, counts: &Counts) -> Value {
+        json!({
+            "periods": self.periods,
+            "submissions": self.posted,
+            "errors": self.errors,
+            "waldur_requests": counts.waldur_requests,
+            "processes": counts.processes,
+        })
+    }
 }
 
 pub fn amounts(m: &BTreeMap<String, Amount>) -> String {
@@ -205,7 +236,12 @@ pub fn summarize(submissions: &[Submission], periods: usize) -> Summary {
     for (why, n) in skipped {
         text.push_str(&format!("; skipped {n}: {why}"));
     }
-    Summary { text, errors }
+    Summary {
+        text,
+        periods,
+        posted,
+        errors,
+    }
 }
 
 /// Submits every reporting offering for the current periods and logs the outcome; for
@@ -231,7 +267,8 @@ pub async fn submit_in_background(config: &Config, now: Timestamp) -> Result<usi
         &SubmitOptions::default(),
         &|_, _| {},
     )
-    .await?;
+    .await?
+    .submissions;
     let summary = summarize(&submissions, periods.len());
     for r in submissions.iter().filter(|r| r.error.is_some()) {
         tracing::error!(resource = %r.backend_id, period = %r.period, error = ?r.error, "usage report failed");

@@ -1,6 +1,10 @@
 //! Helpers shared by the tests that run against the real test cluster.
+//!
+//! - [`waldur`]: the fake Waldur side and the agent run against it.
 
 #![allow(dead_code)]
+
+pub mod waldur;
 
 use std::process::{Command, Output};
 use std::sync::Mutex;

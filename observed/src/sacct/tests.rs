@@ -1,4 +1,8 @@
+use agent_reconcile::commands::SlurmTarget;
+
+use super::parse::elapsed_seconds;
 use super::*;
+use crate::runner::Runner;
 
 const MONTH: &str = include_str!("../../tests/fixtures/sacct/month.txt");
 /// Verbatim from SLURM 22.05 (`sacct -a -X -P --noheader ... --format=Account,ReqTRES,Elapsed,User`,

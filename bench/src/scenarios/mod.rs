@@ -1,0 +1,57 @@
+//! The scenarios on a site, in the order they run (docs/benchmark.md, "Scenarios"):
+//!
+//! - [`first_sync`]: (a) the first sync of an empty cluster, and its floor;
+//! - [`converged`]: (b) the observe floor, a converged plan and a no-op reconcile;
+//! - [`drift`]: (c) the 1% drift repair (main site only);
+//! - [`report`]: (d) `agent report` over synthetic sacct rows (main site only);
+//! - [`in_memory`]: (e) the planner alone and (f) sacct parsing, no SLURM.
+
+mod converged;
+mod drift;
+mod first_sync;
+mod in_memory;
+mod report;
+
+use std::collections::BTreeMap;
+
+use anyhow::Result;
+
+use crate::args::Args;
+use crate::output::say;
+use crate::row::Row;
+use crate::site::Site;
+pub use in_memory::in_memory;
+
+/// Rows of one site size, appended to `rows`; returns the first sync and the converged
+/// rows by name, for the targets. `full` adds drift and report (main site only).
+pub fn run_site(
+    args: &Args,
+    site: &Site,
+    full: bool,
+    rows: &mut Vec<Row>,
+) -> Result<BTreeMap<&'static str, Row>> {
+    let w = &site.world;
+    say(&format!(
+        "site N={} M={}: {} customers, {} projects, {} accounts, {} user associations",
+        w.allocations,
+        w.users_per_project,
+        w.customers(),
+        w.projects(),
+        w.accounts(),
+        w.associations()
+    ));
+    site.wipe()?;
+    let first = first_sync::first_sync(args, site)?;
+    let c = converged::converged(args, site)?;
+    let out = BTreeMap::from([
+        ("first", first.clone()),
+        ("plan", c.plan.clone()),
+        ("reconcile", c.reconcile.clone()),
+    ]);
+    rows.extend([first, c.floor, c.plan, c.reconcile]);
+    if full {
+        rows.push(drift::drift(args, site, &c.floors)?);
+        rows.extend(report::report(args, site)?);
+    }
+    Ok(out)
+}
