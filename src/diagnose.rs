@@ -121,13 +121,7 @@ pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Pla
         let _ = writeln!(out);
         let _ = writeln!(out, "Notes:");
         for d in notes {
-            let _ = writeln!(
-                out,
-                "  {:?}: {} [{}]",
-                d.severity,
-                Esc(&d.text),
-                Esc(&d.code)
-            );
+            let _ = writeln!(out, "  {}", render::diagnostic_line(d));
         }
     }
     out

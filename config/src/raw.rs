@@ -171,11 +171,15 @@ pub mod known {
     pub const COMPONENT: &[&str] = &[
         "measured_unit",
         "unit_factor",
-        "unit_factor_reporting",
         "accounting_type",
         "label",
         "limit",
         "target_components",
+    ];
+    /// Component keys only `waldur_site_load_components` reads (it pushes them to
+    /// Waldur): known, and named at load as without effect here.
+    pub const COMPONENT_METADATA: &[&str] = &[
+        "unit_factor_reporting",
         "description",
         "min_value",
         "max_value",

@@ -120,6 +120,11 @@ fn write_diagnostics(out: &mut String, plan: &Plan) {
     }
 }
 
+/// A diagnostic as one escaped line: `Warning: text [code]`.
+pub fn diagnostic_line(d: &crate::plan::Diagnostic) -> String {
+    format!("{:?}: {} [{}]", d.severity, Esc(&d.text), Esc(&d.code))
+}
+
 /// One command as a line: shell-quoted argv, or the Waldur call.
 pub fn command_line(cmd: &Command) -> String {
     match cmd {
@@ -216,13 +221,7 @@ pub fn shell_script(plan: &Plan) -> String {
     if !rest.is_empty() {
         let _ = writeln!(out);
         for d in rest {
-            let _ = writeln!(
-                out,
-                "# {:?}: {} [{}]",
-                d.severity,
-                Esc(&d.text),
-                Esc(&d.code)
-            );
+            let _ = writeln!(out, "# {}", diagnostic_line(d));
         }
     }
     out

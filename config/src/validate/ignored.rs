@@ -8,6 +8,7 @@
 use serde_json::Value;
 
 use super::{Problem, Validator};
+use crate::raw::known;
 use crate::types::Offering;
 
 /// When a key counts as set: some keys are harmless at their default.
@@ -95,26 +96,6 @@ const PERIODIC_LIMITS: &[Ignored] = &[
     Ignored { key: "emulator_base_url", when: When::Present, effect: "the periodic-limits emulator is not used", affects_slurm: false },
 ];
 
-/// Component keys only `waldur_site_load_components` reads (it pushes them to Waldur).
-const COMPONENT_METADATA: &[&str] = &[
-    "unit_factor_reporting",
-    "description",
-    "min_value",
-    "max_value",
-    "max_available_limit",
-    "default_limit",
-    "limit_period",
-    "article_code",
-    "is_boolean",
-    "is_prepaid",
-    "min_prepaid_duration",
-    "max_prepaid_duration",
-    "prepaid_duration_step",
-    "min_renewal_duration",
-    "max_renewal_duration",
-    "renewal_duration_step",
-];
-
 fn set(value: &Value, when: When) -> bool {
     let enabled = |v: &Value| match v {
         Value::Bool(b) => *b,
@@ -163,7 +144,7 @@ impl Validator<'_> {
                     .filter_map(|(name, c)| Some((name, c.as_object()?)))
                     .flat_map(|(name, c)| {
                         c.keys()
-                            .filter(|k| COMPONENT_METADATA.contains(&k.as_str()))
+                            .filter(|k| known::COMPONENT_METADATA.contains(&k.as_str()))
                             .map(move |k| format!("{name}.{k}"))
                     })
                     .collect();

@@ -25,11 +25,8 @@ impl Validator<'_> {
                 if let Some(Value::Object(comps)) = o.get("backend_components") {
                     for (name, c) in comps {
                         if let Value::Object(c) = c {
-                            self.unknown_in(
-                                c,
-                                &format!("{p}.backend_components.{name}"),
-                                known::COMPONENT,
-                            );
+                            let keys = [known::COMPONENT, known::COMPONENT_METADATA].concat();
+                            self.unknown_in(c, &format!("{p}.backend_components.{name}"), &keys);
                         }
                     }
                 }
