@@ -30,8 +30,17 @@ use waldur_slurm_agent::settings::SourceArgs;
     about = "Keeps SLURM accounting in step with Waldur"
 )]
 pub struct Cli {
+    /// Log lines on stderr: human (default) or json (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Cmd,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 /// `-c CONFIG [--offering NAME|UUID]`, the same for every command.
