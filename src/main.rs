@@ -18,22 +18,6 @@ struct SafeStderr {
     json: bool,
 }
 
-fn json_escaped(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(escape::is_unsafe) {
-        return text.into();
-    }
-    text.chars()
-        .map(|c| {
-            if escape::is_unsafe(c) {
-                format!("\\u{:04x}", c as u32)
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
-}
-
 impl Write for SafeStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
@@ -42,7 +26,7 @@ impl Write for SafeStderr {
             None => (&*text, ""),
         };
         let body = if self.json {
-            json_escaped(body)
+            escape::json(body)
         } else {
             escape::text(body)
         };

@@ -133,7 +133,7 @@ pub enum Cmd {
     /// Print the JSON Schema of `plan --json`.
     PlanSchema,
     /// One account: what SLURM holds next to what Waldur expects, as a diff, and the
-    /// commands that would fix it.
+    /// commands that would fix it. Exit 0 in order (or not managed), 2 differs, 1 error.
     Diagnose {
         /// The SLURM account name.
         account: String,
@@ -141,6 +141,8 @@ pub enum Cmd {
         target: Target,
         #[command(flatten)]
         sources: Sources,
+        #[command(flatten)]
+        options: diagnose::Options,
     },
     /// Run as a daemon: reconcile every agent.cycle_interval, report usage every
     /// agent.report_interval, until SIGTERM or Ctrl-C.
@@ -261,7 +263,8 @@ pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
             account,
             target,
             sources,
-        } => diagnose::diagnose(&account, &target, &sources).await,
+            options,
+        } => diagnose::diagnose(&account, &target, &sources, &options).await,
         Cmd::Run {
             target,
             once,
