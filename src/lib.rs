@@ -6,6 +6,7 @@
 //! - [`sides`]: Waldur and SLURM behind small read/write traits: live, recorded, in memory;
 //! - [`groups`]: offerings grouped by SLURM target, and a group's desired and observed state;
 //! - [`executor`]: applies a plan over the write traits (phases, dependencies, failure classes);
+//! - [`check`]: `agent check`: config, Waldur and SLURM probed, one result per check;
 //! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify) -> [`cycle::GroupReport`];
 //! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;
 //! - [`diagnose`]: one account, SLURM next to Waldur, as a diff with its fix commands;
@@ -17,6 +18,7 @@
 //!
 //! Where the coming features go: docs/architecture.md.
 
+pub mod check;
 pub mod cycle;
 pub mod daemon;
 pub mod diagnose;

@@ -5,8 +5,10 @@
 //! - [`reconcile`]: `agent reconcile`;
 //! - [`run`]: `agent run` (signals, the daemon's log);
 //! - [`diagnose`]: `agent diagnose ACCOUNT`;
+//! - [`check`]: `agent check`;
 //! - [`usage`]: `agent report` and `agent load-historical-usage`.
 
+mod check;
 mod diagnose;
 mod plan;
 mod reconcile;
@@ -144,6 +146,16 @@ pub enum Cmd {
         #[command(flatten)]
         options: diagnose::Options,
     },
+    /// Check that the agent can work here: config valid, Waldur reachable with a valid
+    /// token, SLURM reachable with the cluster, TRES, QoS and accounts the config names.
+    /// One line per check; exit 0 when none failed, 1 otherwise.
+    Check {
+        #[command(flatten)]
+        target: Target,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run as a daemon: reconcile every agent.cycle_interval, report usage every
     /// agent.report_interval, until SIGTERM or Ctrl-C.
     Run {
@@ -265,6 +277,7 @@ pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
             sources,
             options,
         } => diagnose::diagnose(&account, &target, &sources, &options).await,
+        Cmd::Check { target, json } => check::check(&target, json).await,
         Cmd::Run {
             target,
             once,
