@@ -385,12 +385,6 @@ fn taken_names_get_a_suffix_and_retries_adopt_their_own_account() {
 }
 
 /// Writes an executable script (a stand-in for a SLURM program).
-fn write_script(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}
-
 /// A sacctmgr that fails `add account` for names containing "doomed" (fatal) or "flaky"
 /// (database busy), and runs the real one otherwise.
 fn failing_sacctmgr(dir: &Path) -> String {
@@ -688,7 +682,7 @@ fn daemon_picks_up_orders_and_stops_cleanly_on_sigterm() {
     let heartbeat = env.dir.path().join("heartbeat");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
-        "  cycle_interval: 1s\n  report_interval: 1h\n  heartbeat_file: {}\n",
+        "  cycle_interval: 1s\n  report_interval: 1h\n  heartbeat_file: {}\n  http_listen: 127.0.0.1:0\n",
         heartbeat.display()
     ));
     std::fs::write(&config, text).unwrap();

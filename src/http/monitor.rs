@@ -321,7 +321,15 @@ pub fn shown(config: &agent_config::Config, path: &std::path::Path) -> Shown {
         ("config file".into(), path.display().to_string()),
         ("agent.cycle_interval".into(), d(a.cycle_interval)),
         ("agent.report_interval".into(), d(a.report_interval)),
-        ("agent.apply_mode".into(), format!("{:?}", a.apply_mode)),
+        (
+            "agent.apply_mode".into(),
+            match a.apply_mode {
+                agent_config::ApplyMode::Auto => "auto",
+                agent_config::ApplyMode::PerChange => "per-change",
+                agent_config::ApplyMode::Batch => "batch",
+            }
+            .into(),
+        ),
         ("agent.max_deletions".into(), a.max_deletions.to_string()),
         ("agent.cancel_jobs".into(), a.cancel_jobs.to_string()),
         ("agent.command_timeout".into(), d(a.command_timeout)),

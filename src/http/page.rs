@@ -94,12 +94,21 @@ pub fn render(s: &State, now: Timestamp, instant: Instant) -> String {
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>waldur-slurm-agent: {title}</title><style>{STYLE}</style></head><body>\n"
     );
+    let doing = match live.body["state"].as_str() {
+        Some("idle") => format!(
+            "idle, next round in {:.0} s",
+            live.body["seconds_to_next_wake"].as_f64().unwrap_or(0.0)
+        ),
+        Some(state) => state.to_string(),
+        None => String::new(),
+    };
     let _ = write!(
         o,
-        "<header><h1>waldur-slurm-agent {}</h1><p>{} {} <span class=\"muted\">as of {}, {} pass(es), refreshed every {REFRESH_SECONDS} s</span></p>",
+        "<header><h1>waldur-slurm-agent {}</h1><p>{} {} <span class=\"muted\">{}; as of {}, {} pass(es), refreshed every {REFRESH_SECONDS} s</span></p>",
         h(env!("CARGO_PKG_VERSION")),
         if ready.ok { badge("ok", "ready") } else { badge("bad", "not ready") },
         if live.ok { badge("ok", "live") } else { badge("bad", "not live") },
+        h(&doing),
         h(&second(now)),
         s.passes,
     );
