@@ -137,3 +137,29 @@ fn fix_commands_are_the_plans() {
         );
     }
 }
+
+/// Colour on a terminal (util-linux `script` gives it one), never with `--no-color` or
+/// `NO_COLOR`.
+#[test]
+fn colour_on_a_terminal_only() {
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipping: no `script` to give the agent a terminal");
+        return;
+    }
+    let on_tty = |extra: &str, env: &str| {
+        let line = format!(
+            "{env} {} diagnose a_lattice-qcd -c examples/demo/config.yaml --from-snapshot examples/demo/snapshot {extra}",
+            env!("CARGO_BIN_EXE_agent")
+        );
+        let out = Command::new("script")
+            .args(["-qec", &line, "/dev/null"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_remove("NO_COLOR")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert!(on_tty("", "").contains("\u{1b}[31mMISMATCH"));
+    assert!(!on_tty("--no-color", "").contains('\u{1b}'));
+    assert!(!on_tty("", "NO_COLOR=1").contains('\u{1b}'));
+}

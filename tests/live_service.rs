@@ -69,6 +69,7 @@ agent:
   cycle_interval: {cycle}
   report_interval: 1h
   http_listen: 127.0.0.1:0
+  http_attempts: 2
   state_dir: {state}
 "#,
         bin = bin.display(),
@@ -195,6 +196,40 @@ fn the_service_shows_drift_in_a_browser_and_reloads_on_sighup() {
         Command::new("chmod").arg("600").arg(&cfg).status().unwrap();
     };
     write_config("2s");
+
+    // `agent check` first: everything answers; with a wrong token the Waldur check fails.
+    let check = |cfg: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_agent"))
+            .args(["check", "-c"])
+            .arg(cfg)
+            .output()
+            .unwrap()
+    };
+    let out = check(&cfg);
+    let lines = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(lines.contains("valid, user agent (staff)"), "{lines}");
+    assert!(
+        lines.contains("testcluster is listed") && lines.contains("normal exist"),
+        "{lines}"
+    );
+    let wrong = dir.path().join("wrong-token.yaml");
+    std::fs::write(
+        &wrong,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace(TOKEN, "not-a-token"),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .arg("600")
+        .arg(&wrong)
+        .status()
+        .unwrap();
+    let out = check(&wrong);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("FAIL  waldur cluster: token"));
+
     let log = dir.path().join("agent.log");
     let mut child = Command::new(env!("CARGO_BIN_EXE_agent"))
         .args(["run", "--log-format", "json", "-c"])

@@ -323,3 +323,15 @@ fn push_users(out: &mut String, users: Vec<String>) {
         let _ = writeln!(out, "{u}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Paint;
+
+    #[test]
+    fn colour_only_when_on() {
+        assert_eq!(Paint(false).red("MISMATCH"), "MISMATCH");
+        assert_eq!(Paint(true).red("MISMATCH"), "\u{1b}[31mMISMATCH\u{1b}[0m");
+        assert_eq!(Paint(true).green("OK"), "\u{1b}[32mOK\u{1b}[0m");
+    }
+}

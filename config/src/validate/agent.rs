@@ -65,12 +65,18 @@ impl Validator<'_> {
         }
     }
 
-    /// `host:port` (an IP address, not a name: nothing is resolved), or `off`.
+    /// `host:port` (an IP address, not a name: nothing is resolved), or `off` (which
+    /// YAML may read as `false`; `true` keeps the default).
     fn http_listen(
         &mut self,
         raw: &RawAgent,
         default: Option<std::net::SocketAddr>,
     ) -> Option<std::net::SocketAddr> {
+        match raw.http_listen.as_ref().map(|s| &s.value) {
+            None | Some(serde_json::Value::Null) => return default,
+            Some(serde_json::Value::Bool(on)) => return default.filter(|_| *on),
+            _ => {}
+        }
         let text = self.string(&raw.http_listen, "agent.http_listen")?;
         let line = raw.http_listen.as_ref().and_then(line_of);
         if matches!(text.trim(), "" | "off" | "false") {
