@@ -5,11 +5,19 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+const DEMO_CONFIG: &str = "examples/demo/config.yaml";
+
 fn agent(args: &[&str], snapshot: &Path, env: &[(&str, &str)]) -> Output {
+    agent_with(args, Path::new(DEMO_CONFIG), snapshot, env)
+}
+
+fn agent_with(args: &[&str], config: &Path, snapshot: &Path, env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_agent"));
     cmd.arg("diagnose")
         .args(args)
-        .args(["-c", "examples/demo/config.yaml", "--from-snapshot"])
+        .arg("-c")
+        .arg(config)
+        .arg("--from-snapshot")
         .arg(snapshot)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("NO_COLOR");
@@ -56,6 +64,10 @@ fn copy_dir(from: &Path, to: &Path) {
 
 /// Text, verbose and JSON goldens of one case, and its exit code.
 fn case(name: &str, account: &str, snapshot: &Path, code: i32) {
+    case_with(name, account, Path::new(DEMO_CONFIG), snapshot, code)
+}
+
+fn case_with(name: &str, account: &str, config: &Path, snapshot: &Path, code: i32) {
     for (form, flags) in [
         ("text", &[][..]),
         ("verbose", &["-v"][..]),
@@ -63,7 +75,7 @@ fn case(name: &str, account: &str, snapshot: &Path, code: i32) {
     ] {
         let mut args = vec![account];
         args.extend(flags);
-        let out = agent(&args, snapshot, &[]);
+        let out = agent_with(&args, config, snapshot, &[]);
         assert_eq!(out.status.code(), Some(code), "{name} {form}: {out:?}");
         let text = String::from_utf8(out.stdout).unwrap();
         assert!(!text.contains('\u{1b}'), "no colour off a terminal");
@@ -99,6 +111,23 @@ fn wrong_qos() {
 fn missing_user() {
     let dir = without_rupert();
     case("missing_user", "a_zk-proofs", dir.path(), 2);
+}
+
+/// Periodic limits on: the limits are the policy's, not written from the order, and the
+/// policy section says so (the policy's own numbers come with periodic limits).
+#[test]
+fn policy_managed_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(DEMO_CONFIG)).unwrap();
+    let text = text.replace(
+        "      qos_paused: \"paused\"\n",
+        "      qos_paused: \"paused\"\n      periodic_limits:\n        enabled: true\n",
+    );
+    assert!(text.contains("periodic_limits"));
+    std::fs::write(&config, text).unwrap();
+    case_with("policy_limits", "a_lattice-qcd", &config, demo(), 0);
 }
 
 #[test]

@@ -337,9 +337,10 @@ pub fn unit_rows(
                     comp.measured_unit
                 ),
                 (None, _) => format!("{source}: not set in Waldur, so not written"),
-                (Some(_), None) => {
-                    "not written by the agent (periodic limits, or a TRES the cluster lacks)".into()
+                (Some(_), None) if o.slurm.periodic_limits.enabled => {
+                    "Waldur's periodic policy owns this limit: not written from the order".into()
                 }
+                (Some(_), None) => "not written: the cluster has no such TRES".into(),
             };
             rows.push(UnitRow {
                 component: name.clone(),
