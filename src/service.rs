@@ -159,7 +159,11 @@ impl Service<'_> {
                 c = control.recv(), if listening => {
                     match c {
                         // A stop already asked for wins over a reload.
-                        Some(Control::Reload) if stop_tx.is_some() || next.is_some() => match self.load() {
+                        Some(Control::Reload) if stop_tx.is_some() || next.is_some() => match self.load().and_then(|new| {
+                            // The new file must also select something to run on.
+                            new.groups()?;
+                            Ok(new)
+                        }) {
                             Ok(new) => {
                                 if new.config.agent.http_listen != inv.config.agent.http_listen {
                                     tracing::warn!("agent.http_listen changed: the listener moves at the next restart, not on reload");
