@@ -2,7 +2,8 @@
 # Runs the whole test suite: starts a real single-host SLURM (slurmdbd, slurmctld, slurmd,
 # munge, mariadb; installed from Debian packages if missing) on loopback, a real RabbitMQ
 # with STOMP, web-STOMP and management (Debian's rabbitmq-server) on loopback, installs
-# slurm-emulator from PyPI in a venv (for the emulator-mode test), then cargo test.
+# Debian's chromium (the status page is tested in it, headless) and slurm-emulator from
+# PyPI in a venv (for the emulator-mode test), then cargo test.
 # Usage: bash scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,10 @@ bash scripts/slurm/start-slurm.sh "$SLURM_DIR"
 source "$SLURM_DIR/env.sh"
 # The broker boots (~8 s of Erlang VM) while the emulator is set up; apt runs first, alone.
 bash scripts/rabbitmq/start-rabbitmq.sh --install-only
+# Headless Chromium (Debian's package) for the status-page test (tests/live_service.rs).
+if ! command -v chromium >/dev/null 2>&1; then
+  apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
+fi
 RABBITMQ_LOG="$(mktemp)"
 bash scripts/rabbitmq/start-rabbitmq.sh "$RABBITMQ_DIR" >"$RABBITMQ_LOG" 2>&1 &
 RABBITMQ_START=$!

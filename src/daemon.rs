@@ -1,7 +1,7 @@
 //! `agent run`: the long-running controller.
 //!
-//! Every `cycle_interval` it reconciles every selected cluster group (the next pass
-//! verifies); a wake-up ("offering X changed", sent by the event listener) reconciles the
+//! Every `cycle_interval` it reconciles every selected cluster group (and plans it
+//! again to verify); a wake-up ("offering X changed", sent by the event listener) reconciles the
 //! groups of the offerings named, after a short debounce so a burst of wake-ups is one
 //! pass; a pass that left a retryable failure (database busy, Waldur 5xx, an unreadable
 //! offering) is requeued for those groups with exponential backoff instead of waiting a
@@ -10,8 +10,8 @@
 //! middle of an apply.
 //!
 //! Everything it depends on is passed in (sides, clock, shutdown, wake-ups, an observer
-//! of each pass), so an in-process test runs many cycles in milliseconds on a paused
-//! tokio clock.
+//! of each pass and of the loop's signs of life), so an in-process test runs many cycles
+//! in milliseconds on a paused tokio clock.
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -38,6 +38,24 @@ pub struct SystemClock;
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
         Timestamp::now()
+    }
+}
+
+/// Sees what the loop does: every pass (logs, metrics, the status page) and its signs of
+/// life (liveness, the systemd watchdog). Any `Fn(&Pass)` closure observes passes only.
+pub trait Observer: Sync {
+    fn pass(&self, pass: &Pass);
+    /// Work starts: a pass or a usage report.
+    fn busy(&self) {}
+    /// A change of the running pass finished (applied or not): the pass is moving.
+    fn step(&self) {}
+    /// The loop sleeps until `until`, unless woken earlier.
+    fn idle(&self, _until: Instant) {}
+}
+
+impl<F: Fn(&Pass) + Sync> Observer for F {
+    fn pass(&self, pass: &Pass) {
+        self(pass)
     }
 }
 
@@ -86,6 +104,9 @@ pub struct Settings {
     pub report_usage: bool,
     /// One round, then stop.
     pub once: bool,
+    /// Plan again after applying (as `agent reconcile` does), so each report says what is
+    /// still pending; a pass with nothing to apply plans once either way.
+    pub verify: bool,
 }
 
 impl Settings {
@@ -102,6 +123,7 @@ impl Settings {
             requeue_after: Duration::from_secs(10),
             report_usage: true,
             once: false,
+            verify: true,
         }
     }
 }
@@ -146,8 +168,8 @@ pub struct Daemon<'a> {
     pub sides: &'a Sides,
     pub clock: &'a dyn Clock,
     pub settings: Settings,
-    /// Sees every pass (logs, metrics, status page).
-    pub observer: &'a (dyn Fn(&Pass) + Sync),
+    /// Sees every pass (logs, metrics, status page) and the loop's signs of life.
+    pub observer: &'a dyn Observer,
     /// The size of each read is kept here (see [`crate::state`]).
     pub state: Option<&'a StateDir>,
 }
@@ -186,10 +208,11 @@ impl Daemon<'_> {
                 None
             };
             if let Some(scope) = scope {
+                self.observer.busy();
                 let pass = self.pass(&scope).await;
                 exit.passes += 1;
                 exit.last_problems = pass.problems(self.sides.waldur_writes.is_some());
-                (self.observer)(&pass);
+                self.observer.pass(&pass);
                 let again: BTreeSet<String> = pass
                     .groups
                     .iter()
@@ -210,6 +233,7 @@ impl Daemon<'_> {
                 }
             }
             if s.report_usage && Instant::now() >= next_report && !*stop.borrow() {
+                self.observer.busy();
                 match crate::usage::submit_in_background(self.config, self.clock.now()).await {
                     Ok(errors) => exit.last_problems += errors,
                     Err(e) => {
@@ -230,6 +254,7 @@ impl Daemon<'_> {
             if let Some((at, _)) = &retry {
                 wake_at = wake_at.min(*at);
             }
+            self.observer.idle(wake_at);
             tokio::select! {
                 _ = tokio::time::sleep_until(wake_at) => {}
                 _ = stop.changed() => {}
@@ -260,12 +285,14 @@ impl Daemon<'_> {
                     Vec::new()
                 }
             };
+        let observer = self.observer;
+        let step = move |_: usize, _: usize| observer.step();
         let options = PassOptions {
             apply: true,
             mode: self.settings.apply_mode,
             allow_mass_delete: self.settings.allow_mass_delete,
-            verify: false,
-            progress: None,
+            verify: self.settings.verify,
+            progress: Some(&step),
             state: self.state,
         };
         cycle::reconcile(self.config, self.sides, &groups, &options).await

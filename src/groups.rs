@@ -3,6 +3,7 @@
 //! two. A group's desired state merges its offerings'; its observed state is one read.
 
 use agent_config::{Config, Offering};
+use agent_desired::WaldurDocs;
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::{Desired, Observed, PlanContext};
 use anyhow::{bail, Result};
@@ -68,10 +69,19 @@ impl Group<'_> {
 
     /// The desired state of every offering in the group, merged.
     pub async fn desired(&self, sides: &Sides) -> Result<GroupDesired> {
+        Ok(self.desired_with_docs(sides).await?.0)
+    }
+
+    /// [`Group::desired`], and the documents each readable offering gave (for `diagnose`).
+    pub async fn desired_with_docs(
+        &self,
+        sides: &Sides,
+    ) -> Result<(GroupDesired, Vec<(&Offering, WaldurDocs)>)> {
         let all =
             futures::future::join_all(self.offerings.iter().map(|o| sides.waldur.docs(o))).await;
         let mut desired = Desired::default();
         let mut failures = Vec::new();
+        let mut read = Vec::new();
         for (o, docs) in self.offerings.iter().zip(all) {
             match docs {
                 Ok(mut docs) => {
@@ -79,13 +89,14 @@ impl Group<'_> {
                         docs.orders.clear();
                     }
                     desired.merge(agent_desired::build(o, &docs));
+                    read.push((*o, docs));
                 }
                 // A snapshot that cannot be read is a usage error: stop.
                 Err(e) if !sides.waldur.is_live() => return Err(e),
                 Err(e) => failures.push(e),
             }
         }
-        Ok(GroupDesired { desired, failures })
+        Ok((GroupDesired { desired, failures }, read))
     }
 
     /// The observed state of the group's cluster.

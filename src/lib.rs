@@ -6,19 +6,27 @@
 //! - [`sides`]: Waldur and SLURM behind small read/write traits: live, recorded, in memory;
 //! - [`groups`]: offerings grouped by SLURM target, and a group's desired and observed state;
 //! - [`executor`]: applies a plan over the write traits (phases, dependencies, failure classes);
+//! - [`check`]: `agent check`: config, Waldur and SLURM probed, one result per check;
 //! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify) -> [`cycle::GroupReport`];
 //! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;
 //! - [`diagnose`]: one account, SLURM next to Waldur, as a diff with its fix commands;
+//! - [`http`]: the daemon's `/metrics`, `/healthz`, `/readyz` and status page, fed by its observer;
+//! - [`service`]: `agent run` as a service: reload on SIGHUP, systemd readiness and watchdog;
+//! - [`notify`]: systemd's notification socket (`sd_notify`), in a few lines;
 //! - [`state`]: what outlives a process (`agent.state_dir`): writer locks, the last read's size;
 //! - [`usage`]: usage from sacct submitted to Waldur per billing month.
 //!
 //! Where the coming features go: docs/architecture.md.
 
+pub mod check;
 pub mod cycle;
 pub mod daemon;
 pub mod diagnose;
 pub mod executor;
 pub mod groups;
+pub mod http;
+pub mod notify;
+pub mod service;
 pub mod settings;
 pub mod sides;
 pub mod state;

@@ -12,8 +12,11 @@ use clap::Parser;
 
 /// Log lines go to stderr with everything that could steer a terminal escaped: a Waldur
 /// name or a SLURM message may carry newlines (a forged log line) or escape sequences.
-/// Each event arrives as one write ending in its own newline.
-struct SafeStderr;
+/// Each event arrives as one write ending in its own newline. JSON lines get JSON's own
+/// `\uXXXX` escapes (every unsafe character is in the BMP), so they stay valid JSON.
+struct SafeStderr {
+    json: bool,
+}
 
 impl Write for SafeStderr {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -22,8 +25,13 @@ impl Write for SafeStderr {
             Some(body) => (body, "\n"),
             None => (&*text, ""),
         };
+        let body = if self.json {
+            escape::json(body)
+        } else {
+            escape::text(body)
+        };
         let mut err = std::io::stderr().lock();
-        err.write_all(escape::text(body).as_bytes())?;
+        err.write_all(body.as_bytes())?;
         err.write_all(end.as_bytes())?;
         Ok(buf.len())
     }
@@ -34,7 +42,7 @@ impl Write for SafeStderr {
 }
 
 fn main() -> ExitCode {
-    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::layer::{Layer, SubscriberExt};
     use tracing_subscriber::util::SubscriberInitExt;
     use tracing_subscriber::{reload, EnvFilter};
 
@@ -43,13 +51,17 @@ fn main() -> ExitCode {
     let explicit = from_env.is_some();
     let filter = from_env.unwrap_or_else(|| EnvFilter::new(cli.command.default_log_level()));
     let (filter, handle) = reload::Layer::new(filter);
+    let json = cli.log_format == cli::LogFormat::Json;
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(move || SafeStderr { json })
+        .with_ansi(false);
+    let layer = match cli.log_format {
+        cli::LogFormat::Human => layer.boxed(),
+        cli::LogFormat::Json => layer.json().flatten_event(true).boxed(),
+    };
     tracing_subscriber::registry()
         .with(filter)
-        .with(
-            tracing_subscriber::fmt::layer()
-                .with_writer(|| SafeStderr)
-                .with_ansi(false),
-        )
+        .with(layer)
         .init();
     // The config's log_level takes effect once the file is read, unless RUST_LOG is set.
     let set_level = move |level: &str| {

@@ -169,13 +169,3 @@ fn converged_snapshot_plans_nothing() {
     assert_eq!(out.status.code(), Some(0), "{}", stdout(&out));
     assert!(stdout(&out).starts_with("No changes."), "{}", stdout(&out));
 }
-
-#[test]
-fn diagnose_shows_the_drift_and_its_fix() {
-    let out = run(with(&["diagnose", "a_lattice-qcd"], &DEMO));
-    assert!(out.status.success());
-    insta::assert_snapshot!("diagnose_drift", stdout(&out));
-    let unmanaged = run(with(&["diagnose", "scratch"], &DEMO));
-    assert!(stdout(&unmanaged).contains("not managed by this agent"));
-    assert!(stdout(&unmanaged).contains("Nothing to fix."));
-}

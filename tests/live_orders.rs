@@ -151,7 +151,7 @@ fn daemon_picks_up_orders_and_stops_cleanly_on_sigterm() {
     let heartbeat = env.dir.path().join("heartbeat");
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
-        "  cycle_interval: 1s\n  report_interval: 1h\n  heartbeat_file: {}\n",
+        "  cycle_interval: 1s\n  report_interval: 1h\n  heartbeat_file: {}\n  http_listen: 127.0.0.1:0\n",
         heartbeat.display()
     ));
     std::fs::write(&config, text).unwrap();

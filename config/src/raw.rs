@@ -91,6 +91,7 @@ pub struct RawAgent {
     pub report_interval: Leaf,
     pub heartbeat_file: Leaf,
     pub state_dir: Leaf,
+    pub http_listen: Leaf,
 }
 
 /// Keys this agent reads, per section; anything else is reported as a warning. Keys the
@@ -208,5 +209,6 @@ pub mod known {
         "report_interval",
         "heartbeat_file",
         "state_dir",
+        "http_listen",
     ];
 }

@@ -48,10 +48,16 @@ pub struct AgentSettings {
     /// Where the agent keeps what must outlive a process: the per-cluster writer lock and
     /// the size of the last SLURM read.
     pub state_dir: std::path::PathBuf,
+    /// Daemon: where `/metrics`, `/healthz`, `/readyz` and the status page are served;
+    /// `None` (`http_listen: off`) serves nothing.
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 /// `agent.state_dir` when the file does not set it.
 pub const DEFAULT_STATE_DIR: &str = "/var/lib/waldur-slurm-agent";
+
+/// `agent.http_listen` when the file does not set it: loopback only.
+pub const DEFAULT_HTTP_LISTEN: &str = "127.0.0.1:9787";
 
 impl Default for AgentSettings {
     fn default() -> Self {
@@ -67,6 +73,7 @@ impl Default for AgentSettings {
             report_interval: Duration::from_secs(30 * 60),
             heartbeat_file: None,
             state_dir: std::path::PathBuf::from(DEFAULT_STATE_DIR),
+            http_listen: DEFAULT_HTTP_LISTEN.parse().ok(),
         }
     }
 }

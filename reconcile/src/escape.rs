@@ -44,6 +44,26 @@ pub fn lines(text: &str) -> Cow<'_, str> {
     Cow::Owned(parts.join("\n"))
 }
 
+/// JSON text (a document, a log line) with every unsafe character as JSON's own
+/// `\uXXXX` escape, so it stays valid JSON; all of them are in the BMP. Inside a JSON
+/// string that is the same character. Line breaks are kept: serializers escape them
+/// within strings, so any left are the layout of a pretty-printed document.
+pub fn json(text: &str) -> Cow<'_, str> {
+    let escaped = |c: char| c != '\n' && is_unsafe(c);
+    if !text.chars().any(escaped) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escaped(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// `Display` adapter: `format!("{}", Esc(value))`.
 pub struct Esc<'a>(pub &'a str);
 
@@ -64,5 +84,9 @@ mod tests {
         assert_eq!(text("\u{1b}[8mhidden"), "\\u{1b}[8mhidden");
         assert_eq!(text("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(lines("one\ntwo\u{7}\n"), "one\ntwo\\u{7}\n");
+        assert_eq!(
+            json("{\n \"a\":\"x\u{202e}y\u{85}\"}"),
+            "{\n \"a\":\"x\\u202ey\\u0085\"}"
+        );
     }
 }

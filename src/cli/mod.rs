@@ -5,8 +5,10 @@
 //! - [`reconcile`]: `agent reconcile`;
 //! - [`run`]: `agent run` (signals, the daemon's log);
 //! - [`diagnose`]: `agent diagnose ACCOUNT`;
+//! - [`check`]: `agent check`;
 //! - [`usage`]: `agent report` and `agent load-historical-usage`.
 
+mod check;
 mod diagnose;
 mod plan;
 mod reconcile;
@@ -30,8 +32,17 @@ use waldur_slurm_agent::settings::SourceArgs;
     about = "Keeps SLURM accounting in step with Waldur"
 )]
 pub struct Cli {
+    /// Log lines on stderr: human (default) or json (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Cmd,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
 }
 
 /// `-c CONFIG [--offering NAME|UUID]`, the same for every command.
@@ -125,7 +136,7 @@ pub enum Cmd {
     /// Print the JSON Schema of `plan --json`.
     PlanSchema,
     /// One account: what SLURM holds next to what Waldur expects, as a diff, and the
-    /// commands that would fix it.
+    /// commands that would fix it. Exit 0 in order (or not managed), 2 differs, 1 error.
     Diagnose {
         /// The SLURM account name.
         account: String,
@@ -133,6 +144,18 @@ pub enum Cmd {
         target: Target,
         #[command(flatten)]
         sources: Sources,
+        #[command(flatten)]
+        options: diagnose::Options,
+    },
+    /// Check that the agent can work here: config valid, Waldur reachable with a valid
+    /// token, SLURM reachable with the cluster, TRES, QoS and accounts the config names.
+    /// One line per check; exit 0 when none failed, 1 otherwise.
+    Check {
+        #[command(flatten)]
+        target: Target,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Run as a daemon: reconcile every agent.cycle_interval, report usage every
     /// agent.report_interval, until SIGTERM or Ctrl-C.
@@ -257,7 +280,9 @@ pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
             account,
             target,
             sources,
-        } => diagnose::diagnose(&account, &target, &sources).await,
+            options,
+        } => diagnose::diagnose(&account, &target, &sources, &options).await,
+        Cmd::Check { target, json } => check::check(&target, json).await,
         Cmd::Run {
             target,
             once,

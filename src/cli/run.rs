@@ -1,12 +1,18 @@
-//! `agent run`: the daemon on the live systems, stopped by SIGTERM or Ctrl-C, logging
-//! every pass.
+//! `agent run`: the daemon on the live systems as a service: stopped by SIGTERM or
+//! Ctrl-C, reloaded by SIGHUP, logging every pass, serving its endpoints (not with
+//! `--once`).
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::Result;
 use waldur_slurm_agent::cycle::Pass;
-use waldur_slurm_agent::daemon::{self, Daemon, Settings, SystemClock};
+use waldur_slurm_agent::daemon::{self, SystemClock};
 use waldur_slurm_agent::executor::Status;
+use waldur_slurm_agent::http::{self, Monitor};
+use waldur_slurm_agent::notify::Notifier;
+use waldur_slurm_agent::service::{Control, Service};
 use waldur_slurm_agent::settings::{Invocation, SourceArgs};
 
 use super::{SetLevel, Target};
@@ -33,28 +39,45 @@ pub async fn run(
         &SourceArgs::default(),
     )?;
     set_level(tracing_level(&inv.config.log_level));
-    let settings = Settings {
-        allow_mass_delete,
+    let monitor = Arc::new(Monitor::new(Arc::new(SystemClock)));
+    // Bound before the first cycle, so a taken port fails the start, not later.
+    let (server_stop, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = match inv.config.agent.http_listen.filter(|_| !once) {
+        Some(addr) => {
+            let listener = http::bind(addr).await?;
+            let at = listener.local_addr()?;
+            tracing::info!(
+                "serving the status page, /metrics, /healthz and /readyz on http://{at}/"
+            );
+            let m = monitor.clone();
+            Some(tokio::spawn(http::serve(listener, m, async {
+                let _ = server_stopped.await;
+            })))
+        }
+        None => None,
+    };
+    let (control_tx, control) = tokio::sync::mpsc::unbounded_channel();
+    let signals = tokio::spawn(forward_signals(control_tx));
+    let service = Service {
+        config_path: target.config.clone(),
         selection: target.offering.clone(),
         once,
-        ..Settings::from_config(&inv.config)
-    };
-    let groups = inv.groups()?;
-    let _locks = inv.lock(&groups)?;
-    let state = inv.state_dir();
-    let sides = inv.sides.clone();
-    let observer = |pass: &Pass| log_pass(pass, &sides);
-    let d = Daemon {
-        config: &inv.config,
-        sides: &inv.sides,
+        allow_mass_delete,
+        monitor,
+        notifier: Notifier::from_env(),
+        log: &log_pass,
         clock: &SystemClock,
-        settings,
-        observer: &observer,
-        state: Some(&state),
+        tune: &|_| {},
     };
     // The event listener will hold the sending half.
     let (_wake, wakes) = daemon::wake_channel();
-    let exit = d.run(stop_signal(), wakes).await;
+    let exit = service.run(inv, control, wakes).await;
+    signals.abort();
+    let _ = server_stop.send(());
+    if let Some(server) = server {
+        let _ = server.await;
+    }
+    let exit = exit?;
     Ok(if once && exit.last_problems > 0 {
         ExitCode::from(1)
     } else {
@@ -62,21 +85,32 @@ pub async fn run(
     })
 }
 
-/// SIGTERM or Ctrl-C.
-async fn stop_signal() {
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut sig) => {
-                sig.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+/// SIGHUP asks for a reload; SIGTERM or Ctrl-C for a stop.
+async fn forward_signals(control: tokio::sync::mpsc::UnboundedSender<Control>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::warn!("cannot listen for SIGTERM/SIGHUP; only Ctrl-C stops the daemon");
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = control.send(Control::Stop);
+        return;
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
+    loop {
+        let c = tokio::select! {
+            _ = tokio::signal::ctrl_c() => Control::Stop,
+            _ = term.recv() => Control::Stop,
+            _ = hup.recv() => Control::Reload,
+        };
+        match c {
+            Control::Stop => tracing::info!("stop requested; finishing the current round"),
+            Control::Reload => tracing::info!("SIGHUP: reloading the configuration"),
+        }
+        if control.send(c).is_err() || c == Control::Stop {
+            return;
+        }
     }
-    tracing::info!("stop requested; finishing the current round");
 }
 
 fn log_pass(pass: &Pass, sides: &waldur_slurm_agent::sides::Sides) {

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use agent_config::{Config, Offering};
-use agent_desired::client::{ClientError, ClientSettings, WaldurClient};
+use agent_desired::client::{ClientError, ClientSettings, RequestStats, WaldurClient};
 use agent_desired::fetch::{self, FetchOptions};
 use agent_desired::WaldurDocs;
 use agent_observed::answers::{classify, is_noop, FailureClass};
@@ -71,6 +71,13 @@ impl WaldurClients {
     pub fn request_count(&self) -> u64 {
         self.distinct.iter().map(|c| c.request_count()).sum()
     }
+
+    /// Answers and latency of those requests, over all clients.
+    pub fn request_stats(&self) -> RequestStats {
+        self.distinct
+            .iter()
+            .fold(RequestStats::default(), |acc, c| acc.plus(&c.stats()))
+    }
 }
 
 /// Waldur, live.
@@ -95,6 +102,10 @@ impl WaldurReads for LiveWaldur {
 
     fn requests(&self) -> u64 {
         self.clients.request_count()
+    }
+
+    fn request_stats(&self) -> RequestStats {
+        self.clients.request_stats()
     }
 }
 

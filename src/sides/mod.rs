@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use agent_config::Offering;
+use agent_desired::client::RequestStats;
 use agent_desired::WaldurDocs;
 use agent_observed::answers::FailureClass;
 use agent_reconcile::commands::SlurmTarget;
@@ -49,6 +50,10 @@ pub trait WaldurReads: Send + Sync {
     /// HTTP requests sent so far.
     fn requests(&self) -> u64 {
         0
+    }
+    /// Answers and latency of those requests (live only).
+    fn request_stats(&self) -> RequestStats {
+        RequestStats::default()
     }
 }
 
@@ -97,6 +102,7 @@ impl Sides {
         Counts {
             waldur_requests: self.waldur.requests(),
             processes: self.slurm.processes(),
+            waldur: self.waldur.request_stats(),
         }
     }
 }
@@ -106,6 +112,9 @@ impl Sides {
 pub struct Counts {
     pub waldur_requests: u64,
     pub processes: BTreeMap<String, u64>,
+    /// The Waldur requests' answers and latency (for `/metrics`).
+    #[serde(skip)]
+    pub waldur: RequestStats,
 }
 
 impl Counts {
@@ -118,6 +127,7 @@ impl Counts {
         Counts {
             waldur_requests: self.waldur_requests + other.waldur_requests,
             processes,
+            waldur: self.waldur.plus(&other.waldur),
         }
     }
 
@@ -134,6 +144,7 @@ impl Counts {
                 })
                 .filter(|(_, n)| *n > 0)
                 .collect(),
+            waldur: self.waldur.since(&earlier.waldur),
         }
     }
 }

@@ -166,6 +166,7 @@ pub async fn submit(
     let counts = Counts {
         waldur_requests: clients.request_count(),
         processes: runner.counts(),
+        ..Counts::default()
     };
     tracing::info!(
         waldur_requests = counts.waldur_requests,

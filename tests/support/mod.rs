@@ -84,3 +84,10 @@ pub fn cleanup(prefix: &str) {
         }
     }
 }
+
+/// An executable script (a wrapper around a SLURM command).
+pub fn write_script(path: &std::path::Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}

@@ -1,7 +1,6 @@
 //! The fake Waldur side of the end-to-end tests: one offering, one project, three users,
 //! a config for the agent against the test cluster, and the agent run with it.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
 use fake_waldur::{NewOrder, RunningFake, Seed};
@@ -217,9 +216,3 @@ impl Drop for Env {
     }
 }
 
-/// Writes an executable script (a stand-in for a SLURM program).
-pub fn write_script(path: &Path, text: &str) {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
-}

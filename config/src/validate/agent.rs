@@ -61,6 +61,46 @@ impl Validator<'_> {
                 .filter(|s| !s.is_empty())
                 .map(std::path::PathBuf::from)
                 .unwrap_or(d.state_dir),
+            http_listen: self.http_listen(raw, d.http_listen),
+        }
+    }
+
+    /// `host:port` (an IP address, not a name: nothing is resolved), or `off` (which
+    /// YAML may read as `false`; `true` keeps the default).
+    fn http_listen(
+        &mut self,
+        raw: &RawAgent,
+        default: Option<std::net::SocketAddr>,
+    ) -> Option<std::net::SocketAddr> {
+        match raw.http_listen.as_ref().map(|s| &s.value) {
+            None | Some(serde_json::Value::Null) => return default,
+            Some(serde_json::Value::Bool(on)) => return default.filter(|_| *on),
+            _ => {}
+        }
+        let text = self.string(&raw.http_listen, "agent.http_listen")?;
+        let line = raw.http_listen.as_ref().and_then(line_of);
+        if matches!(text.trim(), "" | "off" | "false") {
+            return None;
+        }
+        match text.trim().parse::<std::net::SocketAddr>() {
+            Ok(addr) => {
+                if !addr.ip().is_loopback() {
+                    self.warn(
+                        "agent.http_listen",
+                        line,
+                        format!("{addr} is reachable from other hosts: the status page shows account names, plans and settings (never the token), and nothing authenticates its readers; prefer loopback behind a proxy"),
+                    );
+                }
+                Some(addr)
+            }
+            Err(_) => {
+                self.error(
+                    "agent.http_listen",
+                    line,
+                    format!("{:?} is not IP:PORT (e.g. 127.0.0.1:9787) or off", text),
+                );
+                default
+            }
         }
     }
 }

@@ -164,6 +164,14 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    fn warn(&mut self, path: &str, line: Option<u64>, message: impl Into<String>) {
+        self.warnings.push(Problem {
+            path: path.to_string(),
+            line,
+            message: message.into(),
+        });
+    }
+
     fn error(&mut self, path: &str, line: Option<u64>, message: impl Into<String>) {
         self.errors.push(Problem {
             path: path.to_string(),

@@ -156,3 +156,42 @@ fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
         "{loud:?}"
     );
 }
+
+#[test]
+fn http_listen_is_an_address_or_off() {
+    let listen = |v: &str| {
+        load_str(
+            "c.yaml",
+            &format!("{GOOD}agent:\n  http_listen: {v}\n"),
+            None,
+            None,
+        )
+    };
+    let d = load_str("c.yaml", GOOD, None, None).unwrap();
+    assert_eq!(
+        d.config.agent.http_listen,
+        Some("127.0.0.1:9787".parse().unwrap())
+    );
+    let l = listen("\"[::1]:9100\"").unwrap();
+    assert_eq!(
+        l.config.agent.http_listen,
+        Some("[::1]:9100".parse().unwrap())
+    );
+    assert!(l.warnings.iter().all(|w| w.path != "agent.http_listen"));
+    assert_eq!(listen("off").unwrap().config.agent.http_listen, None);
+    let wide = listen("0.0.0.0:9787").unwrap();
+    assert!(
+        wide.warnings
+            .iter()
+            .any(|w| w.path == "agent.http_listen"
+                && w.message.contains("reachable from other hosts"))
+    );
+    let Err(e) = listen("localhost:9787") else {
+        panic!("a host name is not an address")
+    };
+    let e = e.to_string();
+    assert!(
+        e.contains("agent.http_listen") && e.contains("IP:PORT"),
+        "{e}"
+    );
+}

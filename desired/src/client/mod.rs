@@ -1,5 +1,6 @@
 //! The Waldur REST client: token auth, `Link` pagination, bounded concurrency, retries
-//! with backoff for transient failures only, readable errors, and request counting.
+//! with backoff for transient failures only, readable errors, and request counting
+//! (attempts, and their answers and latency in [`stats`], for `/metrics`).
 //!
 //! The token is held as a [`Secret`] and only ever placed in a header marked sensitive;
 //! errors and logs name the method and path, never headers.
@@ -7,9 +8,10 @@
 mod error;
 mod pagination;
 mod retry;
+pub mod stats;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agent_config::Secret;
@@ -21,6 +23,7 @@ use tokio::sync::Semaphore;
 
 pub use error::{describe_body, ClientError};
 pub use retry::RetryPolicy;
+pub use stats::RequestStats;
 
 /// Waldur's largest page; fewer round trips for big offerings.
 pub const PAGE_SIZE: u32 = 300;
@@ -59,6 +62,7 @@ pub struct WaldurClient {
     retry: RetryPolicy,
     permits: Arc<Semaphore>,
     requests: Arc<AtomicU64>,
+    stats: Arc<Mutex<RequestStats>>,
 }
 
 impl std::fmt::Debug for WaldurClient {
@@ -144,12 +148,25 @@ impl WaldurClient {
             retry: settings.retry.clone(),
             permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             requests: Arc::new(AtomicU64::new(0)),
+            stats: Arc::new(Mutex::new(RequestStats::default())),
         })
     }
 
     /// HTTP requests sent so far (retries included).
     pub fn request_count(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Answers and latency of every attempt so far.
+    pub fn stats(&self) -> RequestStats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn record(&self, status: Option<u16>, elapsed: Duration) {
+        self.stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(status, elapsed);
     }
 
     fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, ClientError> {
@@ -228,10 +245,18 @@ impl WaldurClient {
             // Without the URL: it is ours anyway, and keeps query values out of logs.
             message: error_chain(&e.without_url()),
         };
-        let resp = req.send().await.map_err(transport)?;
+        let resp = match req.send().await {
+            Ok(resp) => resp,
+            Err(e) => {
+                self.record(None, started.elapsed());
+                return Err(transport(e));
+            }
+        };
         let status = resp.status();
         let headers = resp.headers().clone();
-        let text = resp.text().await.map_err(transport)?;
+        let text = resp.text().await;
+        self.record(Some(status.as_u16()), started.elapsed());
+        let text = text.map_err(transport)?;
         tracing::debug!(%method, path, status = status.as_u16(), elapsed = ?started.elapsed(), "waldur");
         if status.is_success() {
             return Ok((status, headers, text));
