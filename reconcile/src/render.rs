@@ -120,15 +120,19 @@ fn write_diagnostics(out: &mut String, plan: &Plan) {
     }
 }
 
+fn argv_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One command as a line: shell-quoted argv, or the Waldur call.
 pub fn command_line(cmd: &Command) -> String {
     match cmd {
+        Command::Storage { argv } => argv_line(argv),
         Command::Slurm { argv, best_effort } => {
-            let line = argv
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let line = argv_line(argv);
             if *best_effort {
                 format!("{line} || true")
             } else {
@@ -196,7 +200,7 @@ pub fn shell_script(plan: &Plan) -> String {
         }
         for cmd in &change.commands {
             match cmd {
-                Command::Slurm { .. } => {
+                Command::Slurm { .. } | Command::Storage { .. } => {
                     let _ = writeln!(out, "{}", command_line(cmd));
                 }
                 Command::Waldur { .. } => {
