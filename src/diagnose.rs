@@ -1,7 +1,9 @@
 //! `agent diagnose ACCOUNT`: what SLURM holds for one account next to what Waldur says it
 //! should hold, as a unified diff, with the commands that would fix it (the plan's
-//! changes for that account) and every diagnostic that names it.
+//! changes for that account, its project directory and its users' homes), the state of
+//! that storage, and every diagnostic that names it.
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use agent_config::Config;
@@ -9,6 +11,7 @@ use agent_reconcile::escape::Esc;
 use agent_reconcile::plan::Plan;
 use agent_reconcile::render;
 use agent_reconcile::state::{AccountField, Desired, Observed, Value};
+use agent_reconcile::storage::{FileKind, Lookup, PathState, DIAGNOSTIC_CODES};
 use anyhow::Result;
 use similar::TextDiff;
 
@@ -82,10 +85,14 @@ pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Pla
         );
     }
 
+    let users = users_of(account, desired, observed);
     let changes: Vec<_> = plan
         .changes
         .iter()
-        .filter(|c| c.address.account() == Some(account))
+        .filter(|c| {
+            c.address.account() == Some(account)
+                || c.address.home_user().is_some_and(|u| users.contains(u))
+        })
         .collect();
     let _ = writeln!(out);
     if changes.is_empty() {
@@ -112,10 +119,15 @@ pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Pla
             }
         }
     }
+    storage_lines(&mut out, account, &users, desired, observed);
     let notes: Vec<_> = plan
         .diagnostics
         .iter()
-        .filter(|d| mentions(&d.text, account))
+        .filter(|d| {
+            mentions(&d.text, account)
+                || (DIAGNOSTIC_CODES.contains(&d.code.as_str())
+                    && users.iter().any(|u| mentions(&d.text, u)))
+        })
         .collect();
     if !notes.is_empty() {
         let _ = writeln!(out);
@@ -131,6 +143,76 @@ pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Pla
         }
     }
     out
+}
+
+/// Users associated with the account, wanted or held.
+fn users_of(account: &str, desired: &Desired, observed: &Observed) -> BTreeSet<String> {
+    desired
+        .associations
+        .keys()
+        .filter(|k| k.account == account)
+        .chain(observed.associations_of(account).map(|(k, _)| k))
+        .map(|k| k.user.clone())
+        .collect()
+}
+
+fn path_state(observed: &Observed, path: &str) -> String {
+    let show = |s: &PathState| match s.kind {
+        FileKind::Directory => {
+            format!("exists (uid {}, gid {}, mode {:04o})", s.uid, s.gid, s.mode)
+        }
+        FileKind::Symlink => "is a symbolic link (left alone)".into(),
+        _ => "is not a directory (left alone)".into(),
+    };
+    match observed.storage.paths.get(path) {
+        Some(Lookup::Found(s)) => show(s),
+        Some(Lookup::Missing) => "does not exist".into(),
+        Some(Lookup::Failed(e)) => format!("could not be read: {e}"),
+        None => "not read".into(),
+    }
+}
+
+/// The account's project directory and its users' homes as the filesystem holds them.
+fn storage_lines(
+    out: &mut String,
+    account: &str,
+    users: &BTreeSet<String>,
+    desired: &Desired,
+    observed: &Observed,
+) {
+    let want = &desired.storage;
+    let homes: Vec<_> = users.iter().filter_map(|u| want.homes.get(u)).collect();
+    let project = want.projects.get(account);
+    if homes.is_empty() && project.is_none() {
+        return;
+    }
+    let _ = writeln!(out);
+    if let Some(why) = &observed.storage.unread {
+        let _ = writeln!(out, "Storage: not read ({})", Esc(why));
+        return;
+    }
+    let _ = writeln!(out, "Storage:");
+    if let Some(p) = project {
+        let path = p.path();
+        let _ = writeln!(
+            out,
+            "  project directory {}: {}",
+            Esc(&path),
+            Esc(&path_state(observed, &path))
+        );
+    }
+    for h in homes {
+        let line = match observed.storage.users.get(&h.user) {
+            Some(Lookup::Found(e)) => match h.path(e) {
+                Ok(path) => format!("{path} {}", path_state(observed, &path)),
+                Err(why) => why,
+            },
+            Some(Lookup::Missing) => "no Linux account".to_string(),
+            Some(Lookup::Failed(e)) => format!("the passwd entry could not be read: {e}"),
+            None => "not read".to_string(),
+        };
+        let _ = writeln!(out, "  home of {}: {}", Esc(&h.user), Esc(&line));
+    }
 }
 
 /// The name as a whole word (so `a_x` does not match `a_x-1`).

@@ -3,12 +3,14 @@
 //!
 //! Data flows one way: sources -> snapshots -> plan -> executor.
 //! - [`settings`]: a command's flags and config file resolved into one [`settings::Invocation`];
-//! - [`sides`]: Waldur and SLURM behind small read/write traits: live, recorded, in memory;
+//! - [`sides`]: Waldur, SLURM and storage behind small read/write traits: live, recorded,
+//!   in memory;
 //! - [`groups`]: offerings grouped by SLURM target, and a group's desired and observed state;
 //! - [`executor`]: applies a plan over the write traits (phases, dependencies, failure classes);
 //! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify) -> [`cycle::GroupReport`];
 //! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;
 //! - [`diagnose`]: one account, SLURM next to Waldur, as a diff with its fix commands;
+//! - [`homedirs`]: `create-homedirs`, the homes of every OK offering user (storage only);
 //! - [`state`]: what outlives a process (`agent.state_dir`): writer locks, the last read's size;
 //! - [`usage`]: usage from sacct submitted to Waldur per billing month.
 //!
@@ -19,6 +21,7 @@ pub mod daemon;
 pub mod diagnose;
 pub mod executor;
 pub mod groups;
+pub mod homedirs;
 pub mod settings;
 pub mod sides;
 pub mod state;

@@ -20,9 +20,9 @@ pub enum Kind {
     Association,
     User,
     Waldur,
-    /// A home or project directory (format 1.1).
+    // Format 1.1: a home or project directory, and its quota. (Plain comments: a doc
+    // comment per variant would turn the schema's enum into a oneOf.)
     Directory,
-    /// A home or project quota (format 1.1).
     Quota,
 }
 
@@ -58,11 +58,10 @@ pub enum Phase {
     DefaultAccountMove,
     AssociationDelete,
     AccountDelete,
-    /// Homes and project directories created (format 1.1).
+    // Format 1.1: homes and project directories created, project directories' owner,
+    // mode or ACL set, quotas written.
     DirectoryCreate,
-    /// Project directories' owner, mode or ACL set (format 1.1).
     DirectoryUpdate,
-    /// Quotas written (format 1.1).
     QuotaSet,
     WaldurAfter,
 }

@@ -5,9 +5,11 @@
 //! - [`reconcile`]: `agent reconcile`;
 //! - [`run`]: `agent run` (signals, the daemon's log);
 //! - [`diagnose`]: `agent diagnose ACCOUNT`;
+//! - [`homedirs`]: `agent create-homedirs`;
 //! - [`usage`]: `agent report` and `agent load-historical-usage`.
 
 mod diagnose;
+mod homedirs;
 mod plan;
 mod reconcile;
 mod run;
@@ -48,7 +50,8 @@ pub struct Target {
 /// Where the two sides are read from.
 #[derive(clap::Args, Clone)]
 pub struct Sources {
-    /// Read both sides from a recorded snapshot directory (DIR/waldur, DIR/slurm).
+    /// Read every side from a recorded snapshot directory (DIR/waldur, DIR/slurm,
+    /// DIR/storage).
     #[arg(long, value_name = "DIR")]
     pub from_snapshot: Option<PathBuf>,
     /// Read only the Waldur side from a snapshot; SLURM is read live.
@@ -132,6 +135,17 @@ pub enum Cmd {
         target: Target,
         #[command(flatten)]
         sources: Sources,
+    },
+    /// Make the home directory (and its quota) of every OK offering user of the offerings
+    /// with home directories enabled; only absent homes are made, nothing else changes.
+    CreateHomedirs {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        sources: Sources,
+        /// Print the commands as a shell script and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Run as a daemon: reconcile every agent.cycle_interval, report usage every
     /// agent.report_interval, until SIGTERM or Ctrl-C.
@@ -253,6 +267,11 @@ pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
             target,
             sources,
         } => diagnose::diagnose(&account, &target, &sources).await,
+        Cmd::CreateHomedirs {
+            target,
+            sources,
+            dry_run,
+        } => homedirs::create_homedirs(&target, &sources, dry_run).await,
         Cmd::Run {
             target,
             once,

@@ -72,6 +72,20 @@ pub struct HomeSpec {
     pub quota: Option<QuotaSpec>,
 }
 
+/// Codes of the diagnostics the storage pass writes (for `agent diagnose`, which shows
+/// those about an account's users).
+pub const DIAGNOSTIC_CODES: &[&str] = &[
+    "linux_user_missing",
+    "system_account",
+    "unsafe_home_path",
+    "home_not_a_directory",
+    "storage_read_failed",
+    "storage_base_unusable",
+    "project_owner_missing",
+    "project_group_missing",
+    "project_dir_not_a_directory",
+];
+
 /// Lowest uid whose home the agent manages: below it are system accounts, whose passwd
 /// homes (`/var/spool/lpd`, `/usr/sbin`) must never be created or given a skeleton.
 pub const MIN_UID: u32 = 1000;

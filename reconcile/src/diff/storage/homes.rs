@@ -2,6 +2,8 @@
 //! account that is not a system account; never changed or removed once they exist. Their
 //! quotas are read back with the provider's tool and only differing limits written.
 
+use std::collections::BTreeMap;
+
 use super::super::Planner;
 use super::{differing, quota_drift};
 use crate::address::StorageKey;
@@ -14,13 +16,28 @@ use crate::storage::{
 
 impl Planner<'_> {
     pub(super) fn plan_homes(&mut self) {
+        // A home waits for the associations being made for its user, unless the user
+        // already has one (the home serves that too, whatever happens to the new ones).
+        let mut serves: BTreeMap<String, Vec<Address>> = BTreeMap::new();
+        for (_, c) in &self.changes {
+            if let (Address::Association(k), Action::Create) = (&c.address, c.action) {
+                serves
+                    .entry(k.user.clone())
+                    .or_default()
+                    .push(c.address.clone());
+            }
+        }
+        for k in self.observed.associations.keys() {
+            serves.remove(&k.user);
+        }
         let homes: Vec<&HomeSpec> = self.desired.storage.homes.values().collect();
         for spec in homes {
-            self.plan_home(spec);
+            let after = serves.remove(&spec.user).unwrap_or_default();
+            self.plan_home(spec, after);
         }
     }
 
-    fn plan_home(&mut self, spec: &HomeSpec) {
+    fn plan_home(&mut self, spec: &HomeSpec, serves: Vec<Address>) {
         let user = spec.user.as_str();
         let accounts: Vec<&str> = spec
             .accounts
@@ -117,26 +134,23 @@ impl Planner<'_> {
         };
         let reason = home_reason(user, &accounts);
         if create {
-            self.create_home(spec, &entry, &path, reason.clone());
+            self.create_home(spec, &entry, &path, reason.clone(), serves);
         }
         if let Some(quota) = &spec.quota {
             self.plan_home_quota(spec, quota, &entry, &path, create, reason);
         }
     }
 
-    fn create_home(&mut self, spec: &HomeSpec, entry: &PasswdEntry, path: &str, reason: Reason) {
+    fn create_home(
+        &mut self,
+        spec: &HomeSpec,
+        entry: &PasswdEntry,
+        path: &str,
+        reason: Reason,
+        serves: Vec<Address>,
+    ) {
         let user = &spec.user;
         let mode = 0o777 & !spec.umask;
-        // The associations this home serves, when they are being made now.
-        let serves: Vec<Address> = self
-            .changes
-            .iter()
-            .filter(|(_, c)| c.action == Action::Create)
-            .filter_map(|(_, c)| match &c.address {
-                Address::Association(k) if k.user == *user => Some(c.address.clone()),
-                _ => None,
-            })
-            .collect();
         let effect = StorageEffect::MakeDir {
             path: path.to_string(),
             uid: entry.uid,
