@@ -163,7 +163,7 @@ async fn home_quotas(
 ) {
     let mut ceph: BTreeMap<QuotaField, Vec<&str>> = BTreeMap::new();
     let mut xfs: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-    let mut lustre: Vec<(&str, u32)> = Vec::new();
+    let mut lustre: Vec<(String, u32)> = Vec::new();
     for (spec, entry, path) in homes {
         let Some(q) = &spec.quota else { continue };
         match &q.provider {
@@ -177,7 +177,7 @@ async fn home_quotas(
                 xfs.entry(mount_point).or_default().push(entry.uid)
             }
             Provider::Lustre { mount_point } if exists_or_missing(out, path) => {
-                lustre.push((mount_point, entry.uid))
+                lustre.push((mount_point.clone(), entry.uid))
             }
             _ => {}
         }
@@ -218,14 +218,14 @@ async fn home_quotas(
             out.quotas.insert(target, value);
         }
     }
+    // Owned inputs: a stream of futures borrowing from a local would not be Send.
     let lustre_reads = lustre.into_iter().map(|(mount, uid)| async move {
+        let value = lfs_quota(tools, false, uid, &mount).await;
         let target = QuotaTarget::User {
-            provider: Provider::Lustre {
-                mount_point: mount.to_string(),
-            },
+            provider: Provider::Lustre { mount_point: mount },
             uid,
         };
-        (target, lfs_quota(tools, false, uid, mount).await)
+        (target, value)
     });
     let results: Vec<_> = futures::stream::iter(lustre_reads)
         .buffer_unordered(CONCURRENT_QUOTA_READS)
