@@ -23,6 +23,11 @@ bash scripts/slurm/start-slurm.sh "$SLURM_DIR"
 source "$SLURM_DIR/env.sh"
 # The broker boots (~8 s of Erlang VM) while the emulator is set up; apt runs first, alone.
 bash scripts/rabbitmq/start-rabbitmq.sh --install-only
+# The storage tests: setfacl/getfacl (acl) for project directories, mkfs.xfs and xfs_quota
+# (xfsprogs) for the real XFS quota attempt (skipped where the kernel lacks XFS quotas).
+if ! command -v setfacl >/dev/null || ! command -v mkfs.xfs >/dev/null; then
+  apt-get install -y -qq acl xfsprogs >/dev/null
+fi
 RABBITMQ_LOG="$(mktemp)"
 bash scripts/rabbitmq/start-rabbitmq.sh "$RABBITMQ_DIR" >"$RABBITMQ_LOG" 2>&1 &
 RABBITMQ_START=$!
