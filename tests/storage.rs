@@ -529,3 +529,35 @@ fn xfs_user_quotas_read_back_with_xfs_quota_report_and_only_differences_written(
         ]
     );
 }
+
+#[test]
+fn create_homedirs_dry_run_on_the_demo_snapshot() {
+    // Every OK offering user, associated or not (trent is in no allocation); recorded
+    // storage, so nothing here needs root.
+    let out = Command::new(env!("CARGO_BIN_EXE_agent"))
+        .args([
+            "create-homedirs",
+            "--dry-run",
+            "-c",
+            "examples/demo/config.yaml",
+        ])
+        .args(["--from-snapshot", "examples/demo/snapshot"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    insta::assert_snapshot!("create_homedirs_demo", String::from_utf8_lossy(&out.stdout));
+    // Applying needs the live filesystem.
+    let refused = Command::new(env!("CARGO_BIN_EXE_agent"))
+        .args(["create-homedirs", "-c", "examples/demo/config.yaml"])
+        .args(["--from-snapshot", "examples/demo/snapshot"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).contains("cannot be applied"),
+        "{}",
+        text(&refused)
+    );
+}

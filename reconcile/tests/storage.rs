@@ -431,3 +431,33 @@ fn dry_run_lines_are_copy_pasteable() {
         "{script}"
     );
 }
+
+#[test]
+fn a_user_with_an_association_already_gets_the_home_without_waiting() {
+    let (mut d, mut o) = world();
+    o.storage.paths.insert("/home/ann".into(), Lookup::Missing);
+    // ann is already on another account: her home serves that one too.
+    let other = account("a_y", Tier::Allocation, "proj", "y");
+    o.accounts.insert("a_y".into(), testkit::written(&other));
+    d.add_account(other);
+    d.associations
+        .insert(AssocKey::new("a_y", "ann", ""), member("a_y", "ann"));
+    o.associations.insert(
+        AssocKey::new("a_y", "ann", ""),
+        testkit::plain_association(),
+    );
+    d.storage
+        .homes
+        .get_mut("ann")
+        .unwrap()
+        .accounts
+        .insert("a_y".into());
+    let p = converges(&d, &o);
+    let h = p
+        .changes
+        .iter()
+        .find(|c| c.address.to_string() == "directory/home/ann")
+        .unwrap();
+    assert!(h.depends_on.is_empty(), "{:?}", h.depends_on);
+    assert!(h.reasons[0].text.contains("a_x, a_y"));
+}
