@@ -7,6 +7,27 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+/// The offering of the storage tests' configs.
+pub const OFFERING: &str = "0ff00000000000000000000000000016";
+
+/// Root (useradd, chown) and mkhomedir_helper, or the reason the test is skipped.
+pub fn machine_ok() -> bool {
+    requires("root (useradd, chown)", is_root())
+        && requires(
+            "/sbin/mkhomedir_helper",
+            Path::new("/sbin/mkhomedir_helper").exists(),
+        )
+}
+
+/// stdout and stderr together, for failure messages.
+pub fn text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// useradd and userdel lock /etc/passwd: one at a time.
 static ACCOUNTS: Mutex<()> = Mutex::new(());
 
