@@ -28,6 +28,11 @@ bash scripts/rabbitmq/start-rabbitmq.sh --install-only
 if ! command -v chromium >/dev/null 2>&1; then
   apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 fi
+# The storage tests: setfacl/getfacl (acl) for project directories, mkfs.xfs and xfs_quota
+# (xfsprogs) for the real XFS quota attempt (skipped where the kernel lacks XFS quotas).
+if ! command -v setfacl >/dev/null || ! command -v mkfs.xfs >/dev/null; then
+  apt-get install -y -qq acl xfsprogs >/dev/null
+fi
 RABBITMQ_LOG="$(mktemp)"
 bash scripts/rabbitmq/start-rabbitmq.sh "$RABBITMQ_DIR" >"$RABBITMQ_LOG" 2>&1 &
 RABBITMQ_START=$!

@@ -25,13 +25,19 @@ pub struct Planned {
     pub read: ReadSize,
 }
 
-/// Both sides of a group, read at the same time (they are independent). A SLURM read
-/// that cannot be true is an error.
+/// Both sides of a group, read at the same time (they are independent), then the
+/// storage the desired state needs (what to look up follows from it). A SLURM read that
+/// cannot be true is an error.
 pub async fn read_group(group: &Group<'_>, sides: &Sides) -> Result<(GroupDesired, Observed)> {
     let (desired, observed) = tokio::join!(group.desired(sides), group.observed(sides));
-    let observed = observed?;
+    let mut observed = observed?;
     agent_observed::plausible::check(&observed).map_err(anyhow::Error::msg)?;
-    Ok((desired?, observed))
+    let desired = desired?;
+    observed.storage = sides
+        .observe_storage(&desired.desired.storage)
+        .await
+        .context("reading storage")?;
+    Ok((desired, observed))
 }
 
 pub async fn plan_group(group: &Group<'_>, config: &Config, sides: &Sides) -> Result<Planned> {
@@ -306,6 +312,7 @@ async fn apply_group(
     let executor = Executor {
         slurm,
         waldur: sides.waldur_writes.as_deref(),
+        storage: sides.storage_writes.as_deref(),
         progress: options.progress,
         expose_error_details: config.expose_error_details,
     };

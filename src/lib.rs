@@ -3,7 +3,8 @@
 //!
 //! Data flows one way: sources -> snapshots -> plan -> executor.
 //! - [`settings`]: a command's flags and config file resolved into one [`settings::Invocation`];
-//! - [`sides`]: Waldur and SLURM behind small read/write traits: live, recorded, in memory;
+//! - [`sides`]: Waldur, SLURM and storage behind small read/write traits: live, recorded,
+//!   in memory;
 //! - [`groups`]: offerings grouped by SLURM target, and a group's desired and observed state;
 //! - [`executor`]: applies a plan over the write traits (phases, dependencies, failure classes);
 //! - [`check`]: `agent check`: config, Waldur and SLURM probed, one result per check;
@@ -13,6 +14,7 @@
 //! - [`http`]: the daemon's `/metrics`, `/healthz`, `/readyz` and status page, fed by its observer;
 //! - [`service`]: `agent run` as a service: reload on SIGHUP, systemd readiness and watchdog;
 //! - [`notify`]: systemd's notification socket (`sd_notify`), in a few lines;
+//! - [`homedirs`]: `create-homedirs`, the homes of every OK offering user (storage only);
 //! - [`state`]: what outlives a process (`agent.state_dir`): writer locks, the last read's size;
 //! - [`usage`]: usage from sacct submitted to Waldur per billing month.
 //!
@@ -24,6 +26,7 @@ pub mod daemon;
 pub mod diagnose;
 pub mod executor;
 pub mod groups;
+pub mod homedirs;
 pub mod http;
 pub mod notify;
 pub mod service;

@@ -10,15 +10,15 @@ use agent_observed::Runner;
 use anyhow::{Context, Result};
 
 use crate::groups::{self, Group};
-use crate::sides::live::{LiveSlurm, LiveWaldur, WaldurClients};
-use crate::sides::snapshot::{SnapshotSlurm, SnapshotWaldur};
+use crate::sides::live::{LiveSlurm, LiveStorage, LiveWaldur, WaldurClients};
+use crate::sides::snapshot::{SnapshotSlurm, SnapshotStorage, SnapshotWaldur};
 use crate::sides::Sides;
 use crate::state::{ClusterLock, StateDir};
 
 /// Where the two sides are read from.
 #[derive(Debug, Clone, Default)]
 pub struct SourceArgs {
-    /// Both sides from a recorded snapshot directory (DIR/waldur, DIR/slurm).
+    /// Every side from a recorded snapshot directory (DIR/waldur, DIR/slurm, DIR/storage).
     pub from_snapshot: Option<PathBuf>,
     /// Waldur from a snapshot, SLURM live.
     pub waldur_snapshot: Option<PathBuf>,
@@ -75,11 +75,22 @@ impl Invocation {
 
 /// The live sides, or the recorded ones `sources` names.
 pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
+    // SLURM and storage share one runner: its counts are the cycle's process counts.
+    let runner = Arc::new(Runner::new(config.agent.command_timeout));
     let live_slurm = || {
         let slurm = Arc::new(LiveSlurm {
-            runner: Arc::new(Runner::new(config.agent.command_timeout)),
+            runner: runner.clone(),
         });
         (slurm.clone(), slurm)
+    };
+    let live_storage = || {
+        let storage = Arc::new(LiveStorage {
+            runner: runner.clone(),
+        });
+        (
+            Some(storage.clone() as Arc<dyn crate::sides::StorageReads>),
+            Some(storage as Arc<dyn crate::sides::StorageWrites>),
+        )
     };
     Ok(match (&sources.from_snapshot, &sources.waldur_snapshot) {
         (Some(dir), _) => Sides {
@@ -87,14 +98,19 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
             waldur_writes: None,
             slurm: Arc::new(SnapshotSlurm { dir: dir.clone() }),
             slurm_writes: None,
+            storage: Some(Arc::new(SnapshotStorage { dir: dir.clone() })),
+            storage_writes: None,
         },
         (None, Some(dir)) => {
             let (reads, writes) = live_slurm();
+            let (storage, storage_writes) = live_storage();
             Sides {
                 waldur: Arc::new(SnapshotWaldur { dir: dir.clone() }),
                 waldur_writes: None,
                 slurm: reads,
                 slurm_writes: Some(writes),
+                storage,
+                storage_writes,
             }
         }
         (None, None) => {
@@ -102,11 +118,14 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
                 Arc::new(WaldurClients::new(config).context("setting up the Waldur client")?);
             let waldur = Arc::new(LiveWaldur { clients });
             let (reads, writes) = live_slurm();
+            let (storage, storage_writes) = live_storage();
             Sides {
                 waldur: waldur.clone(),
                 waldur_writes: Some(waldur),
                 slurm: reads,
                 slurm_writes: Some(writes),
+                storage,
+                storage_writes,
             }
         }
     })

@@ -151,7 +151,7 @@ fn config_value_of_the_wrong_type_fails_naming_key_and_line() {
         err.contains("offerings[0].backend_components.cpu.unit_factor: expected a number"),
         "{err}"
     );
-    assert!(err.contains("line 29"), "{err}");
+    assert!(err.contains("line 39"), "{err}");
     assert!(!err.contains("demo-token-not-secret"));
 }
 

@@ -112,6 +112,8 @@ async fn cycles_drift_failures_wakeups_and_shutdown() {
         waldur_writes: Some(waldur.clone()),
         slurm: slurm.clone(),
         slurm_writes: Some(slurm.clone()),
+        storage: None,
+        storage_writes: None,
     };
     let passes: Mutex<Vec<serde_json::Value>> = Mutex::new(Vec::new());
     let observer = |p: &Pass| passes.lock().unwrap().push(p.summary());

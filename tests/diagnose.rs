@@ -27,8 +27,19 @@ fn agent_with(args: &[&str], config: &Path, snapshot: &Path, env: &[(&str, &str)
     cmd.output().expect("agent runs")
 }
 
+/// The demo's Waldur and SLURM sides without its storage: these cases are about the
+/// account's SLURM fields (storage has its own cases in tests/storage.rs).
 fn demo() -> &'static Path {
-    Path::new("examples/demo/snapshot")
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/demo/snapshot");
+        for side in ["waldur", "slurm"] {
+            copy_dir(&src.join(side), &dir.path().join(side));
+        }
+        dir
+    })
+    .path()
 }
 
 /// The demo with rupert's association on a_zk-proofs removed by hand.

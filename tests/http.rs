@@ -156,6 +156,8 @@ async fn metrics_readiness_and_the_page_follow_the_cycles() {
         waldur_writes: Some(memory.clone()),
         slurm: slurm.clone(),
         slurm_writes: Some(slurm.clone()),
+        storage: None,
+        storage_writes: None,
     };
     let monitor = Monitor::new(Arc::new(FixedClock));
     monitor.configure(

@@ -153,6 +153,8 @@ offerings:
       project_prefix: {p}p_
       allocation_prefix: {p}a_
       qos_default: normal
+      # the bench measures the SLURM side against its floor; homes are a separate sink
+      enable_user_homedir_account_creation: false
     backend_components:
       cpu: {{measured_unit: k-Hours, unit_factor: 60000, accounting_type: limit, label: CPU}}
 agent:

@@ -17,6 +17,8 @@
 //!   - `validate/token.rs`: the API token (inline, file, environment);
 //!   - `validate/backend.rs`: `backend_settings` (SLURM settings, `periodic_limits`);
 //!   - `validate/components.rs`: `backend_components` and their `target_components`;
+//!   - `validate/storage.rs`: the storage keys of `backend_settings` (homes, home quotas,
+//!     project directories), sizes in the provider's unit;
 //!   - `validate/tests.rs`: tests of the whole load;
 //! - [`types`]: the validated [`Config`] and its parts;
 //! - [`secret`]: [`Secret`], which holds an API token and never prints its value.

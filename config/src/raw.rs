@@ -59,6 +59,48 @@ pub struct RawBackendSettings {
     pub enforce_offering_qos: Leaf,
     pub soft_delete: Leaf,
     pub periodic_limits: Option<Spanned<RawPeriodicLimits>>,
+    pub enable_user_homedir_account_creation: Leaf,
+    pub default_homedir_umask: Leaf,
+    pub homedir_base_path: Leaf,
+    pub homedir_quota: Option<Spanned<RawHomedirQuota>>,
+    pub project_directory: Option<Spanned<RawProjectDirectory>>,
+}
+
+/// `backend_settings.homedir_quota`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawHomedirQuota {
+    pub provider: Leaf,
+    pub mount_point: Leaf,
+    pub block_softlimit: Leaf,
+    pub block_hardlimit: Leaf,
+    pub inode_softlimit: Leaf,
+    pub inode_hardlimit: Leaf,
+    pub max_bytes: Leaf,
+    pub max_files: Leaf,
+}
+
+/// `backend_settings.project_directory`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawProjectDirectory {
+    pub enabled: Leaf,
+    pub base_path: Leaf,
+    pub owner: Leaf,
+    pub permissions: Leaf,
+    pub set_gid: Leaf,
+    pub set_acl: Leaf,
+    pub group_owner_source: Leaf,
+    pub group_name: Leaf,
+    pub lustre_quota: Option<Spanned<RawLustreQuota>>,
+}
+
+/// `backend_settings.project_directory.lustre_quota`.
+#[derive(Debug, Default, Deserialize)]
+pub struct RawLustreQuota {
+    pub mount_point: Leaf,
+    pub block_softlimit: Leaf,
+    pub block_hardlimit: Leaf,
+    pub inode_softlimit: Leaf,
+    pub inode_hardlimit: Leaf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -168,6 +210,34 @@ pub mod known {
         "check_backend_id_uniqueness",
         "check_all_offerings",
         "backend_id_max_retries",
+    ];
+    pub const HOMEDIR_QUOTA: &[&str] = &[
+        "provider",
+        "mount_point",
+        "block_softlimit",
+        "block_hardlimit",
+        "inode_softlimit",
+        "inode_hardlimit",
+        "max_bytes",
+        "max_files",
+    ];
+    pub const PROJECT_DIRECTORY: &[&str] = &[
+        "enabled",
+        "base_path",
+        "owner",
+        "permissions",
+        "set_gid",
+        "set_acl",
+        "group_owner_source",
+        "group_name",
+        "lustre_quota",
+    ];
+    pub const LUSTRE_QUOTA: &[&str] = &[
+        "mount_point",
+        "block_softlimit",
+        "block_hardlimit",
+        "inode_softlimit",
+        "inode_hardlimit",
     ];
     pub const COMPONENT: &[&str] = &[
         "measured_unit",

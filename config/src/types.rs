@@ -155,6 +155,83 @@ pub struct SlurmSettings {
     pub enforce_offering_qos: Option<bool>,
     pub soft_delete: bool,
     pub periodic_limits: PeriodicLimits,
+    /// Home directories, their quotas, project directories.
+    pub storage: StorageSettings,
+}
+
+/// The filesystem side of an offering (`backend_settings` storage keys).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct StorageSettings {
+    /// `enable_user_homedir_account_creation` (on unless `false`): a home for every user
+    /// the agent associates. `None` when off.
+    pub homes: Option<HomeSettings>,
+    /// `project_directory` when `enabled: true`.
+    pub project_directory: Option<ProjectDirectory>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct HomeSettings {
+    /// `default_homedir_umask`, `0o077` unless set.
+    pub umask: u32,
+    /// `homedir_base_path`: homes are `<base>/<user>`; unset, the passwd home.
+    pub base_path: Option<String>,
+    pub quota: Option<HomeQuota>,
+}
+
+/// `homedir_quota`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HomeQuota {
+    pub provider: QuotaProvider,
+    /// Configured limits only, in the provider's unit (see [`QuotaLimit`]).
+    pub limits: Vec<(QuotaLimit, u64)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuotaProvider {
+    CephXattr,
+    Xfs { mount_point: String },
+    Lustre { mount_point: String },
+}
+
+/// A quota limit and the unit its value is held in: bytes for `max_bytes`, KiB for block
+/// limits, a count for files and inodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QuotaLimit {
+    MaxBytes,
+    MaxFiles,
+    BlockSoft,
+    BlockHard,
+    InodeSoft,
+    InodeHard,
+}
+
+/// `project_directory` (enabled).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProjectDirectory {
+    pub base_path: String,
+    pub owner: String,
+    /// `permissions` (`770`), without setgid.
+    pub permissions: u32,
+    pub set_gid: bool,
+    pub set_acl: bool,
+    pub group: ProjectGroup,
+    pub lustre_quota: Option<LustreProjectQuota>,
+}
+
+/// Whose group a project directory gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProjectGroup {
+    /// The group named like the allocation account.
+    Account,
+    /// One configured group for every project directory.
+    Named(String),
+}
+
+/// `project_directory.lustre_quota`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LustreProjectQuota {
+    pub mount_point: String,
+    pub limits: Vec<(QuotaLimit, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

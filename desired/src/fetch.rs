@@ -214,3 +214,32 @@ async fn user_limits(
         .try_collect()
         .await
 }
+
+/// An offering user as `GET /api/marketplace-offering-users/?field=username&field=url`
+/// lists it.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct OfferingUser {
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// The offering's users in state OK (unrestricted), read whole: per-user usage names
+/// them, `agent create-homedirs` makes their homes.
+pub async fn ok_offering_users(
+    client: &WaldurClient,
+    offering: &str,
+) -> Result<Vec<OfferingUser>, FetchError> {
+    let query: Vec<(&str, String)> = vec![
+        ("offering_uuid", offering.to_string()),
+        ("state", "OK".into()),
+        ("is_restricted", "false".into()),
+        ("field", "username".into()),
+        ("field", "url".into()),
+    ];
+    client
+        .list("/api/marketplace-offering-users/", &query)
+        .await
+        .map_err(FetchError::new("offering users"))
+}

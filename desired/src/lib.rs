@@ -9,6 +9,8 @@
 //! - [`limits`]: Waldur limits -> SLURM TRES-minutes (unit factors, usage-type fixed
 //!   limits, prepaid months, component mapping);
 //! - [`build`](mod@build): the pure function from documents + config to [`agent_reconcile::Desired`];
+//! - [`storage`]: the storage side of the desired state (homes of associated users, project
+//!   directories of allocations, their quotas in the providers' units);
 //! - [`amount`]: SLURM usage -> Waldur amounts (two-place decimals held exactly);
 //! - [`usage_plan`]: what to post for one resource and billing period, against what
 //!   Waldur already holds (only differences; decreases are anomalies).
@@ -19,6 +21,7 @@ pub mod client;
 pub mod fetch;
 pub mod limits;
 pub mod snapshot;
+pub mod storage;
 pub mod usage_plan;
 pub mod waldur;
 

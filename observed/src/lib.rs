@@ -7,7 +7,10 @@
 //! - [`answers`]: what sacctmgr's answers to a write mean (no-op, failure class);
 //! - [`snapshot`]: the same outputs read from a recorded snapshot directory;
 //! - [`plausible`]: whether a read can be true (a cluster always has its root account);
-//! - [`sacct`]: one billing period's usage from one `sacct` call, summed exactly.
+//! - [`sacct`]: one billing period's usage from one `sacct` call, summed exactly;
+//! - [`storage`]: the filesystem and quota reads the desired homes and project
+//!   directories need (getent, lstat, getfattr, xfs_quota, lfs, getfacl), and their
+//!   recorded form.
 
 pub mod answers;
 pub mod parse;
@@ -16,6 +19,7 @@ pub mod reads;
 pub mod runner;
 pub mod sacct;
 pub mod snapshot;
+pub mod storage;
 
 pub use parse::{ParseError, RawOutputs};
 pub use runner::{RunError, RunOutput, Runner};

@@ -1,7 +1,8 @@
 //! Plan addresses: what a change is about.
 //!
 //! Rendered (JSON and text alike) as `account/NAME`, `association/ACCOUNT/USER[/PARTITION]`,
-//! `user/NAME` and `waldur/CALL-ID`. Code works with the variants; the string form exists
+//! `user/NAME`, `waldur/CALL-ID`, `directory/home/USER`, `directory/project/ACCOUNT`,
+//! `quota/home/USER` and `quota/project/ACCOUNT`. Code works with the variants; the string form exists
 //! only at the edges (rendering, and reading a plan back from JSON).
 
 use std::fmt;
@@ -20,6 +21,42 @@ pub enum Address {
     User(String),
     /// A Waldur call, by its stable id (`order/<uuid>/set_state_done`).
     Waldur(String),
+    /// A home or project directory.
+    Directory(StorageKey),
+    /// The quota of a home or project directory.
+    Quota(StorageKey),
+}
+
+/// Whose directory a storage change is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StorageKey {
+    /// A user's home.
+    Home(String),
+    /// An allocation's project directory.
+    Project(String),
+}
+
+impl fmt::Display for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageKey::Home(u) => write!(f, "home/{u}"),
+            StorageKey::Project(a) => write!(f, "project/{a}"),
+        }
+    }
+}
+
+impl StorageKey {
+    fn parse(text: &str) -> Option<StorageKey> {
+        let (kind, name) = text.split_once('/')?;
+        if name.is_empty() || name.contains('/') {
+            return None;
+        }
+        match kind {
+            "home" => Some(StorageKey::Home(name.to_string())),
+            "project" => Some(StorageKey::Project(name.to_string())),
+            _ => None,
+        }
+    }
 }
 
 impl Address {
@@ -29,6 +66,8 @@ impl Address {
             Address::Association(_) => Kind::Association,
             Address::User(_) => Kind::User,
             Address::Waldur(_) => Kind::Waldur,
+            Address::Directory(_) => Kind::Directory,
+            Address::Quota(_) => Kind::Quota,
         }
     }
 
@@ -38,12 +77,28 @@ impl Address {
         match self {
             Address::Account(a) => Some(a),
             Address::Association(k) => Some(&k.account),
-            Address::User(_) | Address::Waldur(_) => None,
+            Address::Directory(StorageKey::Project(a)) | Address::Quota(StorageKey::Project(a)) => {
+                Some(a)
+            }
+            Address::User(_)
+            | Address::Waldur(_)
+            | Address::Directory(StorageKey::Home(_))
+            | Address::Quota(StorageKey::Home(_)) => None,
         }
     }
 
     pub fn is_waldur(&self) -> bool {
         matches!(self, Address::Waldur(_))
+    }
+
+    /// The user whose home this address is about.
+    pub fn home_user(&self) -> Option<&str> {
+        match self {
+            Address::Directory(StorageKey::Home(u)) | Address::Quota(StorageKey::Home(u)) => {
+                Some(u)
+            }
+            _ => None,
+        }
     }
 
     /// Reads the rendered form back (plan JSON).
@@ -57,6 +112,10 @@ impl Address {
             "account" => Ok(Address::Account(rest.to_string())),
             "user" => Ok(Address::User(rest.to_string())),
             "waldur" => Ok(Address::Waldur(rest.to_string())),
+            "directory" => StorageKey::parse(rest)
+                .map(Address::Directory)
+                .ok_or_else(bad),
+            "quota" => StorageKey::parse(rest).map(Address::Quota).ok_or_else(bad),
             "association" => {
                 let mut parts = rest.splitn(3, '/');
                 let account = parts.next().unwrap_or_default();
@@ -83,6 +142,8 @@ impl fmt::Display for Address {
             }
             Address::User(u) => write!(f, "user/{u}"),
             Address::Waldur(id) => write!(f, "waldur/{id}"),
+            Address::Directory(k) => write!(f, "directory/{k}"),
+            Address::Quota(k) => write!(f, "quota/{k}"),
         }
     }
 }
@@ -127,11 +188,18 @@ mod tests {
             "association/a_x/ann/gpu",
             "user/ann",
             "waldur/order/0123/set_state_done",
+            "directory/home/ann",
+            "directory/project/a_x",
+            "quota/home/ann",
+            "quota/project/a_x",
         ] {
             assert_eq!(Address::parse(text).unwrap().to_string(), text);
         }
         assert!(Address::parse("account/").is_err());
         assert!(Address::parse("thing/x").is_err());
         assert!(Address::parse("association/a_x").is_err());
+        assert!(Address::parse("directory/home/").is_err());
+        assert!(Address::parse("directory/other/x").is_err());
+        assert!(Address::parse("quota/home/a/b").is_err());
     }
 }

@@ -128,6 +128,14 @@ fn rename(d: &mut Desired, from: &str, to: &str) {
         }
         call.reason.text = call.reason.text.replace(from, to);
     }
+    // The new name's project directory was not read this cycle, and the old name's
+    // directory belongs to the account that holds the name: the next cycle makes it.
+    d.storage.projects.remove(from);
+    for home in d.storage.homes.values_mut() {
+        if home.accounts.remove(from) {
+            home.accounts.insert(to.to_string());
+        }
+    }
     d.diagnostics.push(Diagnostic::info(
         "renamed_allocation",
         format!("SLURM already has an account {from}; the new allocation is named {to}"),

@@ -9,7 +9,10 @@
 //! - [`tres`]: TRES maps (`cpu=10,mem=600G`) parsed into MB-based integers and rendered back.
 //! - [`explain`]: reasons (why a change is planned) and diagnostics (what else to know).
 //! - [`state`]: the two snapshots, [`state::Desired`] and [`state::Observed`].
-//! - [`address`]: what a change is about (`account/…`, `association/…`, `user/…`, `waldur/…`).
+//! - [`storage`]: the storage side of both (homes, quotas, project directories), which
+//!   paths may be written, quota sizes, and the argv of storage writes.
+//! - [`address`]: what a change is about (`account/…`, `association/…`, `user/…`, `waldur/…`,
+//!   `directory/…`, `quota/…`).
 //! - [`plan`]: the plan model (changes, commands, reasons, diagnostics) serialised as JSON.
 //! - [`commands`]: builds the exact sacctmgr/scancel argv vectors.
 //! - [`fresh`]: free names for new allocations (`NAME-1` ..), adopting an earlier attempt.
@@ -30,6 +33,7 @@ pub mod plan;
 pub mod render;
 pub mod simulate;
 pub mod state;
+pub mod storage;
 pub mod testkit;
 pub mod tres;
 

@@ -6,12 +6,12 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use crate::address::Address;
+pub use crate::address::{Address, StorageKey};
 pub use crate::explain::{Diagnostic, Reason, Severity};
 use crate::state::{AccountField, AccountValues, AssocKey, ObservedAssoc, Value};
 
 /// Version of the JSON plan format.
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -20,6 +20,17 @@ pub enum Kind {
     Association,
     User,
     Waldur,
+    // Format 1.1: a home or project directory, and its quota. (Plain comments: a doc
+    // comment per variant would turn the schema's enum into a oneOf.)
+    Directory,
+    Quota,
+}
+
+impl Kind {
+    /// Changes applied by the storage writer, not sacctmgr.
+    pub fn is_storage(self) -> bool {
+        matches!(self, Kind::Directory | Kind::Quota)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -47,6 +58,11 @@ pub enum Phase {
     DefaultAccountMove,
     AssociationDelete,
     AccountDelete,
+    // Format 1.1: homes and project directories created, project directories' owner,
+    // mode or ACL set, quotas written.
+    DirectoryCreate,
+    DirectoryUpdate,
+    QuotaSet,
     WaldurAfter,
 }
 
@@ -69,6 +85,9 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         best_effort: bool,
     },
+    /// A storage program (mkhomedir_helper, chown, setfacl, xfs_quota, lfs, ...) run with
+    /// this argv, never through a shell (format 1.1).
+    Storage { argv: Vec<String> },
     /// A Waldur API call; `path` is relative to the API root's host.
     Waldur {
         /// The offering whose Waldur (URL, token) receives the call.
@@ -103,12 +122,15 @@ pub enum Effect {
     AssocUpdate(AssocKey, crate::tres::TresMap),
     AssocDelete(AssocKey),
     DefaultAccount(String, String),
+    Storage(Vec<crate::storage::StorageEffect>),
 }
 
 /// One planned change of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Change {
-    /// `account/NAME`, `association/ACCOUNT/USER[/PARTITION]`, `user/NAME`, `waldur/ID`.
+    /// `account/NAME`, `association/ACCOUNT/USER[/PARTITION]`, `user/NAME`, `waldur/ID`,
+    /// `directory/home/USER`, `directory/project/ACCOUNT`, `quota/home/USER`,
+    /// `quota/project/ACCOUNT`.
     pub address: Address,
     pub kind: Kind,
     pub action: Action,

@@ -125,15 +125,19 @@ pub fn diagnostic_line(d: &crate::plan::Diagnostic) -> String {
     format!("{:?}: {} [{}]", d.severity, Esc(&d.text), Esc(&d.code))
 }
 
+fn argv_line(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| shell_quote(a))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One command as a line: shell-quoted argv, or the Waldur call.
 pub fn command_line(cmd: &Command) -> String {
     match cmd {
+        Command::Storage { argv } => argv_line(argv),
         Command::Slurm { argv, best_effort } => {
-            let line = argv
-                .iter()
-                .map(|a| shell_quote(a))
-                .collect::<Vec<_>>()
-                .join(" ");
+            let line = argv_line(argv);
             if *best_effort {
                 format!("{line} || true")
             } else {
@@ -201,7 +205,7 @@ pub fn shell_script(plan: &Plan) -> String {
         }
         for cmd in &change.commands {
             match cmd {
-                Command::Slurm { .. } => {
+                Command::Slurm { .. } | Command::Storage { .. } => {
                     let _ = writeln!(out, "{}", command_line(cmd));
                 }
                 Command::Waldur { .. } => {

@@ -4,6 +4,9 @@
 
 use crate::plan::{Change, Effect, Plan};
 use crate::state::Observed;
+use crate::storage::{
+    Acl, FileKind, Lookup, PathState, ProjectAttr, QuotaTarget, StorageEffect, StorageObserved,
+};
 
 /// Returns the state SLURM would be in after `plan` ran without failures.
 pub fn apply(observed: &Observed, plan: &Plan) -> Observed {
@@ -52,9 +55,91 @@ pub fn apply_change(state: &mut Observed, change: &Change) {
         Effect::DefaultAccount(user, account) => {
             state.users.insert(user.clone(), account.clone());
         }
+        Effect::Storage(effects) => {
+            for e in effects {
+                apply_storage(&mut state.storage, e);
+            }
+            return;
+        }
     }
     // SLURM deletes a user together with their last association.
     let with_assoc: std::collections::BTreeSet<_> =
         state.associations.keys().map(|k| k.user.clone()).collect();
     state.users.retain(|u, _| with_assoc.contains(u));
+}
+
+/// Applies one storage effect, as the filesystem would if the commands succeeded.
+pub fn apply_storage(state: &mut StorageObserved, effect: &StorageEffect) {
+    match effect {
+        StorageEffect::MakeDir {
+            path,
+            uid,
+            gid,
+            mode,
+            acl_group,
+        } => {
+            let dir = PathState {
+                kind: FileKind::Directory,
+                uid: *uid,
+                gid: *gid,
+                mode: *mode,
+            };
+            state.paths.insert(path.clone(), Lookup::Found(dir));
+            let mut acl = Acl::default();
+            if let Some(g) = acl_group {
+                acl.groups.insert(*g);
+                acl.default_groups.insert(*g);
+            }
+            state.acls.insert(path.clone(), Lookup::Found(acl));
+            state.quotas.insert(
+                QuotaTarget::Directory(path.clone()),
+                Lookup::Found(Default::default()),
+            );
+            state.projects.insert(
+                path.clone(),
+                Lookup::Found(ProjectAttr {
+                    id: 0,
+                    inherit: false,
+                }),
+            );
+        }
+        StorageEffect::SetDir {
+            path,
+            owner,
+            mode,
+            acl_group,
+        } => {
+            if let Some(Lookup::Found(dir)) = state.paths.get_mut(path) {
+                if let Some((uid, gid)) = owner {
+                    dir.uid = *uid;
+                    dir.gid = *gid;
+                }
+                if let Some(m) = mode {
+                    dir.mode = *m;
+                }
+            }
+            if let (Some(g), Some(Lookup::Found(acl))) = (acl_group, state.acls.get_mut(path)) {
+                acl.groups.insert(*g);
+                acl.default_groups.insert(*g);
+            }
+        }
+        StorageEffect::SetQuota { target, values } => {
+            let entry = state
+                .quotas
+                .entry(target.clone())
+                .or_insert_with(|| Lookup::Found(Default::default()));
+            if let Lookup::Found(have) = entry {
+                have.extend(values.iter().map(|(f, v)| (*f, *v)));
+            }
+        }
+        StorageEffect::SetProject { path, id } => {
+            state.projects.insert(
+                path.clone(),
+                Lookup::Found(ProjectAttr {
+                    id: *id,
+                    inherit: true,
+                }),
+            );
+        }
+    }
 }

@@ -218,6 +218,9 @@ pub struct Observed {
     pub qos: BTreeSet<String>,
     /// TRES names the cluster knows (`cpu`, `mem`, `gres/gpu`, ...).
     pub tres: BTreeSet<String>,
+    /// Home and project directories and their quotas, as far as the desired state
+    /// needed them read.
+    pub storage: crate::storage::StorageObserved,
 }
 
 impl Observed {
@@ -344,6 +347,8 @@ pub struct Desired {
     pub conflicts: BTreeSet<String>,
     /// Problems found while building the desired state (skipped resources, bad names).
     pub diagnostics: Vec<Diagnostic>,
+    /// Home and project directories and their quotas.
+    pub storage: crate::storage::StorageDesired,
 }
 
 impl Desired {
@@ -396,5 +401,6 @@ impl Desired {
         self.conflicts.extend(other.conflicts);
         self.waldur_calls.extend(other.waldur_calls);
         self.diagnostics.extend(other.diagnostics);
+        self.storage.merge(other.storage);
     }
 }

@@ -102,3 +102,33 @@ pub fn written(spec: &AccountSpec) -> AccountValues {
     }
     v
 }
+
+/// A home under `base` for `user`, serving `accounts`, umask 0077, no quota.
+pub fn home(user: &str, accounts: &[&str], base: Option<&str>) -> crate::storage::HomeSpec {
+    crate::storage::HomeSpec {
+        user: user.to_string(),
+        accounts: accounts.iter().map(|a| a.to_string()).collect(),
+        base: base.map(str::to_string),
+        umask: 0o077,
+        quota: None,
+    }
+}
+
+/// A directory as `lstat` shows it.
+pub fn dir(uid: u32, gid: u32, mode: u32) -> crate::storage::Lookup<crate::storage::PathState> {
+    crate::storage::Lookup::Found(crate::storage::PathState {
+        kind: crate::storage::FileKind::Directory,
+        uid,
+        gid,
+        mode,
+    })
+}
+
+/// A passwd entry.
+pub fn passwd(uid: u32, home: &str) -> crate::storage::Lookup<crate::storage::PasswdEntry> {
+    crate::storage::Lookup::Found(crate::storage::PasswdEntry {
+        uid,
+        gid: uid,
+        home: home.to_string(),
+    })
+}

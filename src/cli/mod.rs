@@ -6,10 +6,12 @@
 //! - [`run`]: `agent run` (signals, the daemon's log);
 //! - [`diagnose`]: `agent diagnose ACCOUNT`;
 //! - [`check`]: `agent check`;
+//! - [`homedirs`]: `agent create-homedirs`;
 //! - [`usage`]: `agent report` and `agent load-historical-usage`.
 
 mod check;
 mod diagnose;
+mod homedirs;
 mod plan;
 mod reconcile;
 mod run;
@@ -59,7 +61,8 @@ pub struct Target {
 /// Where the two sides are read from.
 #[derive(clap::Args, Clone)]
 pub struct Sources {
-    /// Read both sides from a recorded snapshot directory (DIR/waldur, DIR/slurm).
+    /// Read every side from a recorded snapshot directory (DIR/waldur, DIR/slurm,
+    /// DIR/storage).
     #[arg(long, value_name = "DIR")]
     pub from_snapshot: Option<PathBuf>,
     /// Read only the Waldur side from a snapshot; SLURM is read live.
@@ -156,6 +159,17 @@ pub enum Cmd {
         /// Print the checks as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Make the home directory (and its quota) of every OK offering user of the offerings
+    /// with home directories enabled; only absent homes are made, nothing else changes.
+    CreateHomedirs {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        sources: Sources,
+        /// Print the commands as a shell script and change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Run as a daemon: reconcile every agent.cycle_interval, report usage every
     /// agent.report_interval, until SIGTERM or Ctrl-C.
@@ -283,6 +297,11 @@ pub async fn run(cli: Cli, set_level: SetLevel<'_>) -> Result<ExitCode> {
             options,
         } => diagnose::diagnose(&account, &target, &sources, &options).await,
         Cmd::Check { target, json } => check::check(&target, json).await,
+        Cmd::CreateHomedirs {
+            target,
+            sources,
+            dry_run,
+        } => homedirs::create_homedirs(&target, &sources, dry_run).await,
         Cmd::Run {
             target,
             once,

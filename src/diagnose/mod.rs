@@ -4,16 +4,19 @@
 //! changes for that account, what `agent reconcile` runs) and every diagnostic naming it.
 //!
 //! - [`model`]: the findings as data (also the `--json` form);
+//! - [`storage`]: the account's project directory and its users' homes on the filesystem;
 //! - [`text`]: the human rendering (a unified diff, colour on request).
 
 pub mod model;
+pub mod storage;
 pub mod text;
 
 use agent_config::Config;
 use agent_reconcile::plan::Plan;
 use agent_reconcile::render;
 use agent_reconcile::state::{Desired, Observed};
-use anyhow::Result;
+use agent_reconcile::storage::DIAGNOSTIC_CODES;
+use anyhow::{Context, Result};
 
 use crate::groups::Group;
 use crate::sides::Sides;
@@ -30,12 +33,17 @@ pub async fn diagnose(
     let account = account.to_ascii_lowercase();
     let mut found = None;
     for group in groups {
-        let ((desired, read), observed) =
+        let ((desired, read), mut observed) =
             tokio::try_join!(group.desired_with_docs(sides), async {
                 let o = group.observed(sides).await?;
                 agent_observed::plausible::check(&o).map_err(anyhow::Error::msg)?;
                 Ok(o)
             })?;
+        // As a cycle reads it: what storage to look up follows from the desired state.
+        observed.storage = sides
+            .observe_storage(&desired.desired.storage)
+            .await
+            .context("reading storage")?;
         let d = &desired.desired;
         let here = d.accounts.contains_key(&account)
             || d.tombstones.contains_key(&account)
@@ -100,10 +108,14 @@ pub fn explain(
 ) -> Diagnosis {
     let (owner, owner_text) = ownership(account, desired, observed);
     let found = model::find_resource(account, read);
+    let users = storage::users_of(account, desired, observed);
     let fixes: Vec<Fix> = plan
         .changes
         .iter()
-        .filter(|c| c.address.account() == Some(account))
+        .filter(|c| {
+            c.address.account() == Some(account)
+                || c.address.home_user().is_some_and(|u| users.contains(u))
+        })
         .map(|c| Fix {
             address: c.address.to_string(),
             reasons: c
@@ -117,7 +129,11 @@ pub fn explain(
     let notes: Vec<Note> = plan
         .diagnostics
         .iter()
-        .filter(|d| mentions(&d.text, account))
+        .filter(|d| {
+            mentions(&d.text, account)
+                || (DIAGNOSTIC_CODES.contains(&d.code.as_str())
+                    && users.iter().any(|u| mentions(&d.text, u)))
+        })
         .map(|d| Note {
             severity: d.severity.name().to_string(),
             code: d.code.clone(),
@@ -157,6 +173,7 @@ pub fn explain(
         policy: model::policy_side(found.map(|(o, _, _)| o).or(read.first().map(|r| r.0))),
         comparisons: model::comparisons(account, desired, observed, &reason),
         unit_conversions: model::unit_rows(account, found, desired, observed),
+        storage: storage::storage_side(account, &users, desired, observed),
         fixes,
         fix_commands,
         notes,

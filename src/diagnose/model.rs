@@ -158,6 +158,10 @@ pub struct Diagnosis {
     pub policy: PolicySide,
     pub comparisons: Vec<Comparison>,
     pub unit_conversions: Vec<UnitRow>,
+    /// The account's project directory and its users' homes (absent when none is
+    /// managed; `{"Err": why}` when storage could not be read).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub storage: super::storage::StorageSide,
     pub fixes: Vec<Fix>,
     /// Every command of `fixes`, in order, as `agent reconcile` runs them.
     pub fix_commands: Vec<String>,

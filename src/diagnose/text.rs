@@ -213,6 +213,18 @@ pub fn render(d: &Diagnosis, verbose: bool, paint: Paint) -> String {
             }
         }
     }
+    match &d.storage {
+        None => {}
+        Some(Err(why)) => {
+            let _ = writeln!(out, "\nStorage: not read ({})", Esc(why));
+        }
+        Some(Ok(rows)) => {
+            let _ = writeln!(out, "\nStorage:");
+            for r in rows {
+                let _ = writeln!(out, "  {}: {}", Esc(&r.what), Esc(&r.state));
+            }
+        }
+    }
     if !d.notes.is_empty() {
         let _ = writeln!(out, "\nNotes:");
         for n in &d.notes {

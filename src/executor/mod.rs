@@ -2,8 +2,11 @@
 //! [`crate::sides`].
 //!
 //! Order of work: Waldur calls that come first (approving orders), then the SLURM
-//! changes (one at a time, or as one session for big plans), then the Waldur calls that
-//! report the outcome (backend id, limits, order done).
+//! changes (one at a time, or as one session for big plans), then the storage changes
+//! (homes, project directories, quotas: one at a time, after the associations they
+//! serve), then the Waldur calls that report the outcome (backend id, limits, order
+//! done). No Waldur call waits for storage: a home that cannot be made never errs an
+//! order.
 //!
 //! Guarantees:
 //! - a change runs only after every change it depends on succeeded; otherwise it is
@@ -26,13 +29,16 @@ use agent_observed::answers::FailureClass;
 use agent_reconcile::plan::{Address, Change, Command, Kind, Phase, Plan};
 use serde_json::json;
 
-use crate::sides::{SlurmWrites, WaldurWrites};
+use crate::sides::{SlurmWrites, StorageWrites, WaldurWrites};
 use ledger::{Ledger, RootCause};
 pub use ledger::{Outcome, Status, Tally};
 
 /// Why Waldur calls are not made when Waldur was read from a snapshot.
 const NO_WALDUR_WRITER: &str =
     "Waldur calls need the live Waldur source (snapshot mode reads only)";
+
+/// Why storage changes are not made without a storage writer.
+const NO_STORAGE_WRITER: &str = "storage changes need the live filesystem (this source reads only)";
 
 /// Number of sacctmgr commands above which `auto` mode uses one stdin session.
 pub const AUTO_BATCH_THRESHOLD: usize = 50;
@@ -69,6 +75,8 @@ pub struct Executor<'a> {
     pub slurm: &'a dyn SlurmWrites,
     /// `None` when Waldur was read from a snapshot: its calls are skipped.
     pub waldur: Option<&'a dyn WaldurWrites>,
+    /// `None` when storage cannot be written: its changes are skipped.
+    pub storage: Option<&'a dyn StorageWrites>,
     pub progress: Option<Progress<'a>>,
     /// Whether an erred order carries SLURM's message (`expose_backend_error_details`).
     pub expose_error_details: bool,
@@ -94,8 +102,10 @@ impl Executor<'_> {
             .changes
             .iter()
             .partition(|c| c.phase == Phase::WaldurBefore);
-        let (after, slurm): (Vec<&Change>, Vec<&Change>) =
+        let (after, rest): (Vec<&Change>, Vec<&Change>) =
             rest.into_iter().partition(|c| c.kind == Kind::Waldur);
+        let (storage, slurm): (Vec<&Change>, Vec<&Change>) =
+            rest.into_iter().partition(|c| c.kind.is_storage());
 
         for change in before {
             self.apply_waldur(change, &mut ledger).await;
@@ -116,6 +126,11 @@ impl Executor<'_> {
                 }
             }
         }
+        for change in storage {
+            self.apply_storage(change, &mut ledger).await;
+            done += 1;
+            tick(done);
+        }
         for change in after {
             self.apply_waldur(change, &mut ledger).await;
             done += 1;
@@ -131,6 +146,35 @@ impl Executor<'_> {
             return;
         }
         match self.slurm.apply(change).await {
+            Ok(()) => ledger.record(&change.address, Status::Applied, None),
+            Err(f) => ledger.record(
+                &change.address,
+                Status::Failed {
+                    class: f.class,
+                    message: f.message,
+                },
+                None,
+            ),
+        }
+    }
+
+    async fn apply_storage(&self, change: &Change, ledger: &mut Ledger) {
+        if let Some(cause) = ledger.unmet(change) {
+            let because = format!("{} did not apply", cause.address);
+            ledger.record(&change.address, Status::Skipped { because }, Some(cause));
+            return;
+        }
+        let Some(storage) = self.storage else {
+            let cause = RootCause {
+                address: change.address.clone(),
+                class: FailureClass::Blocked,
+                message: NO_STORAGE_WRITER.into(),
+            };
+            let because = NO_STORAGE_WRITER.to_string();
+            ledger.record(&change.address, Status::Skipped { because }, Some(cause));
+            return;
+        };
+        match storage.apply(change).await {
             Ok(()) => ledger.record(&change.address, Status::Applied, None),
             Err(f) => ledger.record(
                 &change.address,

@@ -79,6 +79,7 @@ impl Setup {
         let executor = Executor {
             slurm: &self.slurm,
             waldur: waldur.then_some(&self.waldur as _),
+            storage: None,
             progress: None,
             expose_error_details: true,
         };
@@ -232,6 +233,7 @@ async fn a_batch_that_cannot_be_verified_is_unknown_not_done() {
     let executor = Executor {
         slurm: &s.slurm,
         waldur: Some(&s.waldur),
+        storage: None,
         progress: None,
         expose_error_details: true,
     };
@@ -296,6 +298,7 @@ async fn batch_leftovers_are_limited_to_the_plan_that_was_shown() {
     let executor = Executor {
         slurm: &s.slurm,
         waldur: Some(&s.waldur),
+        storage: None,
         progress: None,
         expose_error_details: true,
     };
@@ -313,4 +316,121 @@ async fn batch_leftovers_are_limited_to_the_plan_that_was_shown() {
         s.slurm.state().accounts.contains_key("a_gone"),
         "deleted outside the plan"
     );
+}
+
+/// `world()` with a home for ann under `/home`, in a filesystem that has not got it yet.
+fn storage_setup() -> (Setup, crate::sides::memory::MemoryStorage) {
+    use agent_reconcile::storage::{Lookup, StorageObserved};
+    let mut s = setup();
+    s.desired
+        .storage
+        .homes
+        .insert("ann".into(), testkit::home("ann", &["a_x"], Some("/home")));
+    let mut fs = StorageObserved::default();
+    fs.paths.insert("/home".into(), testkit::dir(0, 0, 0o755));
+    fs.paths.insert("/home/ann".into(), Lookup::Missing);
+    fs.users
+        .insert("ann".into(), testkit::passwd(1001, "/home/ann"));
+    (s, crate::sides::memory::MemoryStorage::new(fs))
+}
+
+fn with_storage(s: &Setup, fs: &crate::sides::memory::MemoryStorage) -> Plan {
+    let mut observed = s.slurm.state();
+    observed.storage = fs.state();
+    plan(&s.desired, &observed, &testkit::context("c1"))
+}
+
+#[tokio::test]
+async fn homes_are_made_after_the_associations_they_serve_and_never_err_an_order() {
+    let (s, fs) = storage_setup();
+    let executor = Executor {
+        slurm: &s.slurm,
+        waldur: Some(&s.waldur),
+        storage: Some(&fs),
+        progress: None,
+        expose_error_details: true,
+    };
+    let p = with_storage(&s, &fs);
+    let outcome = executor
+        .apply(&p, ApplyMode::PerChange, || async {
+            Ok(with_storage(&s, &fs))
+        })
+        .await;
+    assert_eq!(outcome.failed(), 0, "{outcome:?}");
+    assert_eq!(fs.applied(), ["directory/home/ann"]);
+    assert!(with_storage(&s, &fs)
+        .changes
+        .iter()
+        .all(|c| c.address.is_waldur()));
+
+    // The association fails: its home is skipped. A failing home leaves the order alone.
+    let (s, fs) = storage_setup();
+    s.slurm
+        .fail("association/a_x/ann", FailureClass::Fatal, "no", 1);
+    let executor = Executor {
+        slurm: &s.slurm,
+        waldur: Some(&s.waldur),
+        storage: Some(&fs),
+        progress: None,
+        expose_error_details: true,
+    };
+    let p = with_storage(&s, &fs);
+    let outcome = executor
+        .apply(&p, ApplyMode::PerChange, || async {
+            Ok(with_storage(&s, &fs))
+        })
+        .await;
+    assert!(matches!(
+        status(&outcome, "directory/home/ann"),
+        Status::Skipped { because } if because.contains("association/a_x/ann")
+    ));
+    let (s, fs) = storage_setup();
+    fs.fail(
+        "directory/home/ann",
+        FailureClass::Fatal,
+        "mkhomedir_helper: exit 1",
+    );
+    let executor = Executor {
+        slurm: &s.slurm,
+        waldur: Some(&s.waldur),
+        storage: Some(&fs),
+        progress: None,
+        expose_error_details: true,
+    };
+    let p = with_storage(&s, &fs);
+    let outcome = executor
+        .apply(&p, ApplyMode::PerChange, || async {
+            Ok(with_storage(&s, &fs))
+        })
+        .await;
+    assert!(matches!(
+        status(&outcome, "directory/home/ann"),
+        Status::Failed { .. }
+    ));
+    assert_eq!(
+        status(&outcome, "waldur/order/o1/set_state_done"),
+        &Status::Applied
+    );
+}
+
+#[tokio::test]
+async fn without_a_storage_writer_storage_changes_are_skipped() {
+    let (s, fs) = storage_setup();
+    let executor = Executor {
+        slurm: &s.slurm,
+        waldur: Some(&s.waldur),
+        storage: None,
+        progress: None,
+        expose_error_details: true,
+    };
+    let p = with_storage(&s, &fs);
+    let outcome = executor
+        .apply(&p, ApplyMode::PerChange, || async {
+            Ok(with_storage(&s, &fs))
+        })
+        .await;
+    assert!(matches!(
+        status(&outcome, "directory/home/ann"),
+        Status::Skipped { because } if because.contains("live filesystem")
+    ));
 }

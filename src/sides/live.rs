@@ -1,6 +1,7 @@
 //! The live systems: Waldur over HTTP (one client per offering; offerings with the same
-//! URL and token share one, and with it the bound on concurrent requests) and SLURM
-//! through sacctmgr, one writer, argv only.
+//! URL and token share one, and with it the bound on concurrent requests), SLURM
+//! through sacctmgr, one writer, argv only, and storage through its tools (the same
+//! runner: argv only, `LANG=C`, a timeout, counted per program).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,13 +14,16 @@ use agent_observed::answers::{classify, is_noop, FailureClass};
 use agent_observed::{RunError, Runner};
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::plan::{Change, Command};
+use agent_reconcile::storage::{Lookup, PathState, StorageDesired, StorageObserved};
 use agent_reconcile::{render, Observed};
 use anyhow::Context;
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
 
-use super::{Failure, SlurmReads, SlurmWrites, WaldurReads, WaldurWrites};
+use super::{
+    Failure, SlurmReads, SlurmWrites, StorageReads, StorageWrites, WaldurReads, WaldurWrites,
+};
 
 /// One Waldur client per configured offering.
 pub struct WaldurClients {
@@ -106,6 +110,23 @@ impl WaldurReads for LiveWaldur {
 
     fn request_stats(&self) -> RequestStats {
         self.clients.request_stats()
+    }
+
+    fn ok_usernames<'a>(
+        &'a self,
+        offering: &'a Offering,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<String>>> {
+        async move {
+            let client = self.clients.of(offering)?;
+            let users = fetch::ok_offering_users(client, &offering.uuid)
+                .await
+                .with_context(|| format!("offering {:?}", offering.name))?;
+            Ok(users
+                .into_iter()
+                .filter_map(|u| u.username.filter(|n| !n.is_empty()))
+                .collect())
+        }
+        .boxed()
     }
 }
 
@@ -209,7 +230,7 @@ impl SlurmWrites for LiveSlurm {
             let expressible = |c: &&&Change| {
                 c.commands.iter().all(|cmd| match cmd {
                     Command::Slurm { argv, .. } => render::session_safe(argv),
-                    Command::Waldur { .. } => true,
+                    Command::Waldur { .. } | Command::Storage { .. } => true,
                 })
             };
             for change in changes.iter().filter(expressible) {
@@ -227,7 +248,7 @@ impl SlurmWrites for LiveSlurm {
                             sacctmgr.get_or_insert_with(|| argv[0].clone());
                             lines.push(argv.as_slice());
                         }
-                        Command::Waldur { .. } => {}
+                        Command::Waldur { .. } | Command::Storage { .. } => {}
                     }
                 }
             }
@@ -244,6 +265,74 @@ impl SlurmWrites for LiveSlurm {
                     tracing::warn!(error = %e, "the sacctmgr session did not run; re-planning")
                 }
             }
+        }
+        .boxed()
+    }
+}
+
+/// Storage, live: the filesystem and the quota tools through the same runner.
+pub struct LiveStorage {
+    pub runner: Arc<Runner>,
+}
+
+impl agent_observed::storage::Tools for LiveStorage {
+    fn run<'a>(
+        &'a self,
+        argv: Vec<String>,
+    ) -> BoxFuture<'a, Result<agent_observed::RunOutput, String>> {
+        async move {
+            self.runner
+                .run(&argv, None)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+
+    fn lstat(&self, path: &str) -> Lookup<PathState> {
+        agent_observed::storage::fs::lstat(path)
+    }
+}
+
+impl StorageReads for LiveStorage {
+    fn observe<'a>(
+        &'a self,
+        want: &'a StorageDesired,
+    ) -> BoxFuture<'a, anyhow::Result<StorageObserved>> {
+        async move { Ok(agent_observed::storage::observe(self, want).await) }.boxed()
+    }
+}
+
+impl StorageWrites for LiveStorage {
+    /// Each command in order; the first that fails (non-zero exit) fails the change with
+    /// the tool's message. A timeout is retryable; anything else is for a person to look
+    /// at, and never errs an order (no Waldur call waits for storage).
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), Failure>> {
+        async move {
+            for cmd in &change.commands {
+                let Command::Storage { argv } = cmd else {
+                    continue;
+                };
+                match self.runner.run(argv, None).await {
+                    Ok(out) if out.success() => {}
+                    Ok(out) => {
+                        return Err(Failure::new(
+                            FailureClass::Fatal,
+                            format!(
+                                "`{}` exited {}: {}",
+                                argv.join(" "),
+                                out.status,
+                                out.message()
+                            ),
+                        ))
+                    }
+                    Err(e @ RunError::Timeout { .. }) => {
+                        return Err(Failure::new(FailureClass::Retryable, e.to_string()))
+                    }
+                    Err(e) => return Err(Failure::new(FailureClass::Fatal, e.to_string())),
+                }
+            }
+            Ok(())
         }
         .boxed()
     }

@@ -1,8 +1,9 @@
-//! Both systems held in memory, for in-process tests of the executor, the cycle and the
+//! Every system held in memory, for in-process tests of the executor, the cycle and the
 //! daemon: SLURM applies each change's effect to an [`Observed`] (as the planner's own
 //! simulation does) and can be told to fail chosen changes; Waldur serves fixed documents
 //! and applies the calls the agent makes to them (orders done or erred, backend ids and
-//! metadata set), recording every call.
+//! metadata set), recording every call; storage holds a [`StorageObserved`] and applies
+//! storage changes to it the same way.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,12 +14,15 @@ use agent_desired::WaldurDocs;
 use agent_observed::answers::FailureClass;
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::plan::Change;
+use agent_reconcile::storage::{StorageDesired, StorageObserved};
 use agent_reconcile::{simulate, Observed};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use serde_json::Value;
 
-use super::{Failure, SlurmReads, SlurmWrites, WaldurReads, WaldurWrites};
+use super::{
+    Failure, SlurmReads, SlurmWrites, StorageReads, StorageWrites, WaldurReads, WaldurWrites,
+};
 
 /// One log both in-memory systems can write to, so a test sees the order of work across
 /// them: `slurm <address>` and `waldur <METHOD> <path>` lines.
@@ -258,6 +262,72 @@ impl WaldurWrites for MemoryWaldur {
                 if let Some(d) = self.docs.lock().expect("lock").get_mut(offering) {
                     Self::apply_call(d, path, body);
                 }
+                Ok(())
+            }
+        };
+        async move { result }.boxed()
+    }
+}
+
+/// Storage in memory: the lookups it holds are what every read returns; applied changes
+/// change them as the filesystem would.
+#[derive(Default)]
+pub struct MemoryStorage {
+    state: Mutex<StorageObserved>,
+    applied: Mutex<Vec<String>>,
+    /// Changes (by address) that fail, with the failure.
+    failing: Mutex<BTreeMap<String, Failure>>,
+}
+
+impl MemoryStorage {
+    pub fn new(state: StorageObserved) -> Self {
+        MemoryStorage {
+            state: Mutex::new(state),
+            ..MemoryStorage::default()
+        }
+    }
+
+    pub fn state(&self) -> StorageObserved {
+        self.state.lock().expect("lock").clone()
+    }
+
+    /// Addresses of the storage changes applied so far, in order.
+    pub fn applied(&self) -> Vec<String> {
+        self.applied.lock().expect("lock").clone()
+    }
+
+    /// The change at `address` fails.
+    pub fn fail(&self, address: &str, class: FailureClass, message: &str) {
+        self.failing
+            .lock()
+            .expect("lock")
+            .insert(address.to_string(), Failure::new(class, message));
+    }
+}
+
+impl StorageReads for MemoryStorage {
+    fn observe<'a>(
+        &'a self,
+        _want: &'a StorageDesired,
+    ) -> BoxFuture<'a, anyhow::Result<StorageObserved>> {
+        let state = self.state();
+        async move { Ok(state) }.boxed()
+    }
+}
+
+impl StorageWrites for MemoryStorage {
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), Failure>> {
+        let address = change.address.to_string();
+        let result = match self.failing.lock().expect("lock").get(&address) {
+            Some(f) => Err(f.clone()),
+            None => {
+                let mut observed = Observed {
+                    storage: self.state(),
+                    ..Observed::default()
+                };
+                simulate::apply_change(&mut observed, change);
+                *self.state.lock().expect("lock") = observed.storage;
+                self.applied.lock().expect("lock").push(address);
                 Ok(())
             }
         };

@@ -1,11 +1,13 @@
-//! The two systems a cycle talks to, each behind two small traits: reading and writing
-//! Waldur, reading and writing SLURM. The cycle, the executor and the daemon see only the
-//! traits, so they run the same against the live systems, recorded snapshots (read
-//! only) and the in-memory systems the in-process tests use.
+//! The systems a cycle talks to, each behind two small traits: reading and writing
+//! Waldur, reading and writing SLURM, reading and writing storage (home and project
+//! directories, quotas). The cycle, the executor and the daemon see only the traits, so
+//! they run the same against the live systems, recorded snapshots (read only) and the
+//! in-memory systems the in-process tests use.
 //!
-//! - [`live`]: Waldur over HTTP, SLURM through sacctmgr (the only writers in production);
-//! - [`snapshot`]: both sides read from recorded files;
-//! - [`memory`]: both sides held in memory, applying what is written (tests).
+//! - [`live`]: Waldur over HTTP, SLURM through sacctmgr, storage through its tools (the
+//!   only writers in production);
+//! - [`snapshot`]: every side read from recorded files;
+//! - [`memory`]: every side held in memory, applying what is written (tests).
 
 pub mod live;
 pub mod memory;
@@ -20,6 +22,7 @@ use agent_desired::WaldurDocs;
 use agent_observed::answers::FailureClass;
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::plan::Change;
+use agent_reconcile::storage::{StorageDesired, StorageObserved};
 use agent_reconcile::Observed;
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -55,6 +58,17 @@ pub trait WaldurReads: Send + Sync {
     fn request_stats(&self) -> RequestStats {
         RequestStats::default()
     }
+
+    /// Usernames of the offering's users in state OK (`agent create-homedirs`).
+    fn ok_usernames<'a>(
+        &'a self,
+        offering: &'a Offering,
+    ) -> BoxFuture<'a, anyhow::Result<Vec<String>>> {
+        let name = offering.name.clone();
+        Box::pin(async move {
+            anyhow::bail!("offering {name:?}: this source cannot list offering users")
+        })
+    }
 }
 
 /// The Waldur calls of a plan.
@@ -87,16 +101,45 @@ pub trait SlurmWrites: Send + Sync {
     fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, ()>;
 }
 
-/// Both systems as one cycle sees them. A side without a writer is read only.
+/// Where the storage side of the observed state comes from.
+pub trait StorageReads: Send + Sync {
+    /// Reads what `want` needs (passwd and group entries, paths, quotas). A lookup that
+    /// fails is kept in the result; `Err` is for a source that cannot be read at all (a
+    /// malformed recorded snapshot).
+    fn observe<'a>(
+        &'a self,
+        want: &'a StorageDesired,
+    ) -> BoxFuture<'a, anyhow::Result<StorageObserved>>;
+}
+
+/// The storage changes of a plan (homes, project directories, quotas).
+pub trait StorageWrites: Send + Sync {
+    /// Makes one change happen: its commands in order, stopping at the first failure.
+    fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), Failure>>;
+}
+
+/// The systems as one cycle sees them. A side without a writer is read only; without a
+/// storage reader, storage is not planned.
 #[derive(Clone)]
 pub struct Sides {
     pub waldur: Arc<dyn WaldurReads>,
     pub waldur_writes: Option<Arc<dyn WaldurWrites>>,
     pub slurm: Arc<dyn SlurmReads>,
     pub slurm_writes: Option<Arc<dyn SlurmWrites>>,
+    pub storage: Option<Arc<dyn StorageReads>>,
+    pub storage_writes: Option<Arc<dyn StorageWrites>>,
 }
 
 impl Sides {
+    /// The storage side of the observed state for `want`.
+    pub async fn observe_storage(&self, want: &StorageDesired) -> anyhow::Result<StorageObserved> {
+        match &self.storage {
+            _ if want.is_empty() => Ok(StorageObserved::default()),
+            Some(s) => s.observe(want).await,
+            None => Ok(StorageObserved::unread("this source does not read storage")),
+        }
+    }
+
     /// Work done against both systems so far.
     pub fn counts(&self) -> Counts {
         Counts {

@@ -93,14 +93,6 @@ struct ComponentItem {
 }
 
 #[derive(Debug, Deserialize)]
-struct OfferingUserItem {
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
 struct UsageItem {
     uuid: String,
     #[serde(rename = "type")]
@@ -160,16 +152,7 @@ async fn resources(
 
 /// Offering users in state OK: username -> URL (the `user` of per-user usage).
 async fn offering_users(client: &WaldurClient, offering: &str) -> Result<BTreeMap<String, String>> {
-    let query: Vec<(&str, String)> = [
-        ("offering_uuid", offering.to_string()),
-        ("state", "OK".into()),
-        ("is_restricted", "false".into()),
-        ("field", "username".into()),
-        ("field", "url".into()),
-    ]
-    .into();
-    let list: Vec<OfferingUserItem> = client
-        .list("/api/marketplace-offering-users/", &query)
+    let list = agent_desired::fetch::ok_offering_users(client, offering)
         .await
         .context("listing offering users")?;
     Ok(list

@@ -215,4 +215,3 @@ impl Drop for Env {
         let _ = &self.rt;
     }
 }
-

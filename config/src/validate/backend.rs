@@ -133,6 +133,7 @@ impl Validator<'_> {
         );
         let soft_delete = self.bool(&raw.soft_delete, &format!("{p}.soft_delete"), false);
         let periodic_limits = self.periodic_limits(raw.periodic_limits.as_ref(), p);
+        let storage = self.storage(raw, p);
         SlurmSettings {
             default_account,
             default_account_policy: policy,
@@ -152,6 +153,7 @@ impl Validator<'_> {
             enforce_offering_qos,
             soft_delete,
             periodic_limits,
+            storage,
         }
     }
 

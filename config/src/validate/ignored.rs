@@ -18,8 +18,6 @@ enum When {
     Present,
     /// True, or a mapping whose `enabled` is true.
     Enabled,
-    /// Anything but `false` or null: also absent (the Python agent's default is on).
-    NotFalse,
     /// Anything but this text.
     Not(&'static str),
     /// Absent, null or empty.
@@ -79,12 +77,7 @@ const OFFERING: &[Ignored] = &[
 const BACKEND_SETTINGS: &[Ignored] = &[
     Ignored { key: "rest_api", when: When::Present, effect: "slurmrestd is not used; sacctmgr is", affects_slurm: false },
     Ignored { key: "qos_management", when: When::Enabled, effect: "no per-account QoS is created or removed", affects_slurm: true },
-    Ignored { key: "project_directory", when: When::Enabled, effect: "project directories and their Lustre quotas are not created", affects_slurm: true },
-    Ignored { key: "enable_user_homedir_account_creation", when: When::NotFalse, effect: "home directories are not created (the Python agent creates them by default; set it to false to silence this)", affects_slurm: true },
-    Ignored { key: "homedir_quota", when: When::Present, effect: "home directory quotas are not set", affects_slurm: true },
-    Ignored { key: "homedir_base_path", when: When::Present, effect: "home directories are not managed", affects_slurm: false },
-    Ignored { key: "default_homedir_umask", when: When::Present, effect: "home directories are not managed", affects_slurm: false },
-    Ignored { key: "ldap", when: When::Present, effect: "no LDAP groups are created or kept in step", affects_slurm: true },
+    Ignored { key: "ldap", when: When::Present, effect: "no LDAP groups are created or kept in step (project directory groups and Lustre project ids come from the system group database)", affects_slurm: true },
     Ignored { key: "check_backend_id_uniqueness", when: When::Enabled, effect: "Waldur is not asked whether a new name was used before; a taken SLURM name gets a -1 .. -50 suffix", affects_slurm: false },
     Ignored { key: "check_all_offerings", when: When::Enabled, effect: "Waldur is not asked whether a new name was used before", affects_slurm: false },
     Ignored { key: "backend_id_max_retries", when: When::Present, effect: "a taken name gets the first free -1 .. -50 suffix", affects_slurm: false },
@@ -106,7 +99,6 @@ fn set(value: &Value, when: When) -> bool {
     match when {
         When::Present => !value.is_null(),
         When::Enabled => enabled(value),
-        When::NotFalse => value != &Value::Bool(false),
         When::Not(text) => !value.is_null() && value.as_str() != Some(text),
         When::Unset => value.is_null() || value.as_str() == Some(""),
     }

@@ -15,6 +15,7 @@ mod components;
 mod ignored;
 mod leaves;
 mod offering;
+mod storage;
 mod token;
 mod unknown;
 

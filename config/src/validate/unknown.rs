@@ -16,11 +16,18 @@ impl Validator<'_> {
                 let p = format!("offerings[{i}]");
                 self.unknown_in(o, &p, known::OFFERING);
                 if let Some(Value::Object(bs)) = o.get("backend_settings") {
-                    self.unknown_in(
-                        bs,
-                        &format!("{p}.backend_settings"),
-                        known::BACKEND_SETTINGS,
-                    );
+                    let bp = format!("{p}.backend_settings");
+                    self.unknown_in(bs, &bp, known::BACKEND_SETTINGS);
+                    if let Some(Value::Object(q)) = bs.get("homedir_quota") {
+                        self.unknown_in(q, &format!("{bp}.homedir_quota"), known::HOMEDIR_QUOTA);
+                    }
+                    if let Some(Value::Object(pd)) = bs.get("project_directory") {
+                        let pp = format!("{bp}.project_directory");
+                        self.unknown_in(pd, &pp, known::PROJECT_DIRECTORY);
+                        if let Some(Value::Object(l)) = pd.get("lustre_quota") {
+                            self.unknown_in(l, &format!("{pp}.lustre_quota"), known::LUSTRE_QUOTA);
+                        }
+                    }
                 }
                 if let Some(Value::Object(comps)) = o.get("backend_components") {
                     for (name, c) in comps {

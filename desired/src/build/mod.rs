@@ -55,6 +55,7 @@ pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
             ));
         }
     }
+    b.out.storage = crate::storage::for_desired(cfg, &b.out);
     b.out
 }
 

@@ -204,3 +204,58 @@ fn a_limit_that_would_lift_the_cap_is_an_error_not_unlimited() {
     assert!(!spec.fields.contains_key(&AccountField::GrpTresMins));
     assert!(out.diagnostics.iter().any(|d| d.code == "invalid_limit"));
 }
+
+#[test]
+fn homes_for_members_and_a_project_directory_per_allocation() {
+    let mut cfg = config();
+    let loaded = agent_config::load_str(
+        "t.yaml",
+        r#"
+offerings:
+  - name: t
+    waldur_api_url: http://localhost/api/
+    waldur_api_token: x
+    waldur_offering_uuid: "00000000000000000000000000000001"
+    backend_type: slurm
+    membership_sync_backend: slurm
+    backend_settings:
+      default_account: root
+      homedir_base_path: /home
+      homedir_quota: {provider: xfs, mount_point: /home, block_hardlimit: 1t}
+      project_directory: {enabled: true, base_path: /proj}
+    backend_components:
+      cpu: {measured_unit: k-Hours, unit_factor: 60000, accounting_type: limit, label: CPU}
+"#,
+        None,
+        None,
+    )
+    .unwrap();
+    cfg.slurm.storage = loaded.config.offerings[0].slurm.storage.clone();
+    let order: Order = serde_json::from_str(
+        r#"{"uuid": "dd000000000000000000000000000001", "type": "Create", "state": "pending-provider", "marketplace_resource_uuid": "aa000000000000000000000000000001"}"#,
+    )
+    .unwrap();
+    let d = build(&cfg, &docs(vec![resource(NEW)], vec![order]));
+    let home = &d.storage.homes["test-offering-user-01"];
+    assert_eq!(home.base.as_deref(), Some("/home"));
+    assert_eq!(home.umask, 0o077);
+    assert_eq!(
+        home.accounts.iter().collect::<Vec<_>>(),
+        ["hpc_sample-resource-1"]
+    );
+    let q = home.quota.as_ref().unwrap();
+    assert_eq!(
+        q.limits[&agent_reconcile::storage::QuotaField::BlockHard],
+        1 << 30
+    );
+    let names: Vec<_> = d.storage.projects.keys().collect();
+    assert_eq!(names, ["hpc_sample-resource-1"], "one per allocation only");
+    let p = &d.storage.projects["hpc_sample-resource-1"];
+    assert_eq!(p.path(), "/proj/hpc_sample-resource-1");
+    assert_eq!(
+        (p.owner.as_str(), p.group.as_str()),
+        ("nobody", "hpc_sample-resource-1")
+    );
+    assert_eq!(p.mode, 0o2770);
+    assert!(p.acl && p.quota.is_none());
+}

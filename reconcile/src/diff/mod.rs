@@ -16,6 +16,8 @@
 //! - [`accounts`]: account creations and updates, and unmanaged children reported;
 //! - [`associations`]: user associations added, updated and removed;
 //! - [`deletions`]: terminated accounts removed, default accounts moved off removals;
+//! - [`storage`](mod@storage): home and project directories and their quotas, after the
+//!   associations and accounts they serve;
 //! - [`waldur_calls`]: the Waldur calls that report the SLURM outcome.
 
 mod accounts;
@@ -23,6 +25,7 @@ mod associations;
 mod capabilities;
 mod deletions;
 mod ownership;
+mod storage;
 mod waldur_calls;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -59,6 +62,7 @@ pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
         account_addresses: BTreeMap::new(),
         deleted_accounts: BTreeSet::new(),
         collided: BTreeSet::new(),
+        storage_bases: BTreeMap::new(),
     };
     p.check_anchors();
     p.check_ownership();
@@ -68,6 +72,7 @@ pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
     p.plan_tombstones();
     p.plan_default_account_moves();
     p.report_unmanaged(&specs);
+    p.plan_storage();
     p.plan_waldur_calls();
     p.finish()
 }
@@ -85,6 +90,8 @@ struct Planner<'a> {
     deleted_accounts: BTreeSet<String>,
     /// New allocations for which no free name was found: their orders are erred.
     collided: BTreeSet<String>,
+    /// Bases of homes and project directories checked so far, and whether usable.
+    storage_bases: BTreeMap<String, bool>,
 }
 
 /// Sort key within a phase. Addresses sort by their rendered form, which keeps plans
