@@ -17,6 +17,7 @@
 //!   - `validate/token.rs`: the API token (inline, file, environment);
 //!   - `validate/backend.rs`: `backend_settings` (SLURM settings, `periodic_limits`);
 //!   - `validate/components.rs`: `backend_components` and their `target_components`;
+//!   - `validate/events.rs`: the event-stream keys (`stomp_*`, `websocket_use_tls`);
 //!   - `validate/tests.rs`: tests of the whole load;
 //! - [`types`]: the validated [`Config`] and its parts;
 //! - [`secret`]: [`Secret`], which holds an API token and never prints its value.
