@@ -3,7 +3,8 @@
 //!
 //! - [`waldur`]: the Waldur documents the agent reads (offering, resources, teams, orders),
 //!   in the real API's JSON shapes, with the fields the agent relies on required;
-//! - [`client`]: the Waldur REST client (token, pagination, retries, readable errors);
+//! - [`client`]: the Waldur REST client (token, pagination, retries, readable errors), and
+//!   the agent-registration calls of the event stream (`client::agents`);
 //! - [`fetch`]: reads one offering's documents from a live Waldur;
 //! - [`snapshot`]: loads the same documents from a recorded snapshot directory;
 //! - [`limits`]: Waldur limits -> SLURM TRES-minutes (unit factors, usage-type fixed

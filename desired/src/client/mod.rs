@@ -1,9 +1,11 @@
 //! The Waldur REST client: token auth, `Link` pagination, bounded concurrency, retries
 //! with backoff for transient failures only, readable errors, and request counting.
+//! [`agents`]: the registration calls of the event stream (identity, queues).
 //!
 //! The token is held as a [`Secret`] and only ever placed in a header marked sensitive;
 //! errors and logs name the method and path, never headers.
 
+pub mod agents;
 mod error;
 mod pagination;
 mod retry;
