@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::{ClientError, WaldurClient};
+use crate::scope::DocScope;
 use crate::waldur::{
     checked_uuid, hex, Offering, Order, OrderState, Resource, TeamMember, UserUsageLimit,
     WaldurDocs,
@@ -86,19 +87,11 @@ pub async fn fetch_docs(
     complete(client, offering, resources, orders, options).await
 }
 
-/// The part of an offering an event names: what a scoped pass re-reads.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub enum DocScope {
-    /// One resource (UUID hex) and its open orders.
-    Resource(String),
-    /// The resources of one project in the offering, and their open orders.
-    Project(String),
-}
-
 /// The documents of one scope of an offering: the offering itself, the scope's resources
-/// (in the states a full read lists, or named by one of their open orders), their orders,
-/// teams and per-user limits — the same documents a full read has for them, so the
-/// builder makes the same desired state for them.
+/// (in the states a full read lists, or named by one of their open orders) and any other
+/// resource claiming one of their accounts, their orders, teams and per-user limits — the
+/// same documents a full read has for them, so the builder makes the same desired state
+/// for them.
 pub async fn fetch_scoped(
     client: &WaldurClient,
     offering_uuid: &str,
@@ -128,7 +121,33 @@ pub async fn fetch_scoped(
             (offering, listed.into_iter().collect(), orders)
         }
     };
+    let resources = with_claimants(client, &off, resources).await?;
     complete(client, offering, resources, orders, options).await
+}
+
+/// Every other resource of the offering with the same `backend_id` as one in scope: a
+/// full read would see both and leave the account alone as claimed twice, so a scoped
+/// read must see them too.
+async fn with_claimants(
+    client: &WaldurClient,
+    off: &str,
+    mut resources: Vec<Resource>,
+) -> Result<Vec<Resource>, FetchError> {
+    let backend_ids: BTreeSet<String> = resources
+        .iter()
+        .filter_map(|r| r.backend_id().map(str::to_string))
+        .collect();
+    let found: Vec<Vec<Resource>> = stream::iter(backend_ids)
+        .map(|b| async move { read_resources(client, off, &[("backend_id", b)]).await })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    for r in found.into_iter().flatten() {
+        if !resources.iter().any(|have| hex(&have.uuid) == hex(&r.uuid)) {
+            resources.push(r);
+        }
+    }
+    Ok(resources)
 }
 
 /// The order an `order` event names: its resource (hex), when it is this offering's.

@@ -24,27 +24,84 @@ pub struct Queries {
     pub tres: Vec<String>,
 }
 
+/// The reads of a scoped pass ([`agent_reconcile::scope`]), by name.
+pub struct ScopedQueries {
+    /// The account-level rows and user associations of the scope's accounts.
+    pub associations: Vec<String>,
+    pub accounts: Vec<String>,
+}
+
+/// The argv of the second round of a scoped read: these users and all their associations.
+pub struct UserQueries {
+    pub associations: Vec<String>,
+    pub users: Vec<String>,
+}
+
+fn show(target: &SlurmTarget, what: &str) -> Vec<String> {
+    vec![
+        target.sacctmgr.clone(),
+        "--parsable2".into(),
+        "--noheader".into(),
+        "show".into(),
+        what.into(),
+    ]
+}
+
+/// `show association where [cluster=C] <filter>=a,b,c WOPLimits WithRawQOSLevel format=…`.
+fn associations_where(target: &SlurmTarget, filter: Option<(&str, String)>) -> Vec<String> {
+    let mut argv = show(target, "association");
+    if target.cluster.is_some() || filter.is_some() {
+        argv.push("where".into());
+    }
+    if let Some(c) = &target.cluster {
+        argv.push(format!("cluster={c}"));
+    }
+    if let Some((key, list)) = filter {
+        argv.push(format!("{key}={list}"));
+    }
+    argv.push("WOPLimits".into());
+    argv.push("WithRawQOSLevel".into());
+    argv.push(format!("format={ASSOC_FORMAT}"));
+    argv
+}
+
+fn list(names: &std::collections::BTreeSet<String>) -> String {
+    names.iter().cloned().collect::<Vec<_>>().join(",")
+}
+
+impl ScopedQueries {
+    /// `accounts` must be names the agent writes (validated: no `,`, `=` or space).
+    pub fn new(target: &SlurmTarget, accounts: &std::collections::BTreeSet<String>) -> Self {
+        let mut acc = show(target, "account");
+        acc.push("where".into());
+        acc.push(format!("name={}", list(accounts)));
+        acc.push(format!("format={ACCOUNT_FORMAT}"));
+        ScopedQueries {
+            associations: associations_where(target, Some(("account", list(accounts)))),
+            accounts: acc,
+        }
+    }
+}
+
+impl UserQueries {
+    /// `users` must be names the agent writes.
+    pub fn new(target: &SlurmTarget, users: &std::collections::BTreeSet<String>) -> Self {
+        let mut u = show(target, "user");
+        u.push("where".into());
+        u.push(format!("name={}", list(users)));
+        u.push(format!("format={USER_FORMAT}"));
+        UserQueries {
+            associations: associations_where(target, Some(("user", list(users)))),
+            users: u,
+        }
+    }
+}
+
 impl Queries {
     pub fn new(target: &SlurmTarget) -> Self {
-        let show = |what: &str| -> Vec<String> {
-            vec![
-                target.sacctmgr.clone(),
-                "--parsable2".into(),
-                "--noheader".into(),
-                "show".into(),
-                what.into(),
-            ]
-        };
-        let mut associations = show("association");
-        if let Some(c) = &target.cluster {
-            associations.push("where".into());
-            associations.push(format!("cluster={c}"));
-        }
-        associations.push("WOPLimits".into());
-        associations.push("WithRawQOSLevel".into());
-        associations.push(format!("format={ASSOC_FORMAT}"));
+        let associations = associations_where(target, None);
         let with_format = |what: &str, format: &str| {
-            let mut argv = show(what);
+            let mut argv = show(target, what);
             argv.push(format!("format={format}"));
             argv
         };
