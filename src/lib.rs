@@ -9,6 +9,8 @@
 //! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify) -> [`cycle::GroupReport`];
 //! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;
 //! - [`diagnose`]: one account, SLURM next to Waldur, as a diff with its fix commands;
+//! - [`events`]: Waldur's STOMP-over-WebSocket events, waking the daemon with a scope;
+//! - [`periodic_store`]: periodic-limit settings from events, stored per resource;
 //! - [`state`]: what outlives a process (`agent.state_dir`): writer locks, the last read's size;
 //! - [`usage`]: usage from sacct submitted to Waldur per billing month.
 //!
@@ -17,8 +19,10 @@
 pub mod cycle;
 pub mod daemon;
 pub mod diagnose;
+pub mod events;
 pub mod executor;
 pub mod groups;
+pub mod periodic_store;
 pub mod settings;
 pub mod sides;
 pub mod state;

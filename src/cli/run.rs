@@ -1,11 +1,12 @@
 //! `agent run`: the daemon on the live systems, stopped by SIGTERM or Ctrl-C, logging
-//! every pass.
+//! every pass; with `stomp_enabled`, event listeners wake it (not with `--once`).
 
 use std::process::ExitCode;
 
 use anyhow::Result;
 use waldur_slurm_agent::cycle::Pass;
 use waldur_slurm_agent::daemon::{self, Daemon, Settings, SystemClock};
+use waldur_slurm_agent::events;
 use waldur_slurm_agent::executor::Status;
 use waldur_slurm_agent::settings::{Invocation, SourceArgs};
 
@@ -52,9 +53,18 @@ pub async fn run(
         observer: &observer,
         state: Some(&state),
     };
-    // The event listener will hold the sending half.
-    let (_wake, wakes) = daemon::wake_channel();
+    let (wake, wakes) = daemon::wake_channel();
+    // Event listeners wake the daemon; they never stop it, and end with it.
+    let listeners = match &inv.clients {
+        Some(clients) if !once => {
+            events::spawn(&inv.config, target.offering.as_deref(), clients, &wake)
+        }
+        _ => Vec::new(),
+    };
     let exit = d.run(stop_signal(), wakes).await;
+    for l in listeners {
+        l.abort();
+    }
     Ok(if once && exit.last_problems > 0 {
         ExitCode::from(1)
     } else {

@@ -179,7 +179,7 @@ impl Decoder {
 
     /// The next heart-beat or whole frame; `Ok(None)` until more bytes arrive. After an
     /// error the stream is out of step: drop the connection.
-    pub fn next(&mut self) -> Result<Option<Item>, CodecError> {
+    pub fn next_item(&mut self) -> Result<Option<Item>, CodecError> {
         match self.buf.first() {
             None => return Ok(None),
             Some(b'\n') => {
@@ -226,7 +226,9 @@ impl Decoder {
                 return Err(CodecError::TooLarge);
             }
         }
-        let text = |l: &[u8]| std::str::from_utf8(l).map_err(|_| CodecError::NotUtf8);
+        fn text(l: &[u8]) -> Result<&str, CodecError> {
+            std::str::from_utf8(l).map_err(|_| CodecError::NotUtf8)
+        }
         let command = text(lines[0])?.to_string();
         let verbatim = matches!(command.as_str(), "CONNECT" | "STOMP" | "CONNECTED");
         let mut headers = Vec::new();

@@ -4,7 +4,7 @@ fn decode_all(bytes: &[u8]) -> Vec<Item> {
     let mut d = Decoder::new();
     d.push(bytes);
     let mut out = Vec::new();
-    while let Some(item) = d.next().expect("decodes") {
+    while let Some(item) = d.next_item().expect("decodes") {
         out.push(item);
     }
     out
@@ -55,7 +55,7 @@ fn headers_are_escaped_except_in_connect_frames() {
     ));
     let mut d = Decoder::new();
     d.push(b"CONNECTED\nserver:RabbitMQ/3.10.8\nsession:a\\b\n\n\0");
-    let Some(Item::Frame(f)) = d.next().unwrap() else {
+    let Some(Item::Frame(f)) = d.next_item().unwrap() else {
         panic!()
     };
     assert_eq!(f.get("session"), Some("a\\b"));
@@ -65,16 +65,16 @@ fn headers_are_escaped_except_in_connect_frames() {
 fn undefined_escapes_and_bad_lines_are_errors() {
     let mut d = Decoder::new();
     d.push(b"MESSAGE\nkey:a\\tb\n\n\0");
-    assert_eq!(d.next(), Err(CodecError::BadEscape('t')));
+    assert_eq!(d.next_item(), Err(CodecError::BadEscape('t')));
     let mut d = Decoder::new();
     d.push(b"MESSAGE\nno colon here\n\n\0");
-    assert!(matches!(d.next(), Err(CodecError::NoColon(_))));
+    assert!(matches!(d.next_item(), Err(CodecError::NoColon(_))));
     let mut d = Decoder::new();
     d.push(b"MESSAGE\ncontent-length:x\n\n\0");
-    assert!(matches!(d.next(), Err(CodecError::BadLength(_))));
+    assert!(matches!(d.next_item(), Err(CodecError::BadLength(_))));
     let mut d = Decoder::new();
     d.push(b"MESSAGE\ncontent-length:2\n\nabc\0");
-    assert_eq!(d.next(), Err(CodecError::NoNul));
+    assert_eq!(d.next_item(), Err(CodecError::NoNul));
 }
 
 #[test]
@@ -110,9 +110,9 @@ fn heart_beats_are_bare_eols() {
     // A lone CR waits for its LF.
     let mut d = Decoder::new();
     d.push(b"\r");
-    assert_eq!(d.next(), Ok(None));
+    assert_eq!(d.next_item(), Ok(None));
     d.push(b"\n");
-    assert_eq!(d.next(), Ok(Some(Item::HeartBeat)));
+    assert_eq!(d.next_item(), Ok(Some(Item::HeartBeat)));
 }
 
 #[test]
@@ -153,7 +153,7 @@ fn frames_split_across_websocket_messages_come_out_whole() {
         let mut got = Vec::new();
         for part in [&stream[..cut], &stream[cut..]] {
             d.push(part);
-            while let Some(item) = d.next().unwrap() {
+            while let Some(item) = d.next_item().unwrap() {
                 got.push(item);
             }
         }
@@ -165,7 +165,7 @@ fn frames_split_across_websocket_messages_come_out_whole() {
     let mut got = Vec::new();
     for byte in &stream {
         d.push(std::slice::from_ref(byte));
-        while let Some(item) = d.next().unwrap() {
+        while let Some(item) = d.next_item().unwrap() {
             got.push(item);
         }
     }
@@ -177,10 +177,10 @@ fn a_frame_without_end_is_bounded() {
     let mut d = Decoder::new();
     d.push(b"MESSAGE\n\n");
     d.push(&vec![b'x'; MAX_FRAME + 1]);
-    assert_eq!(d.next(), Err(CodecError::TooLarge));
+    assert_eq!(d.next_item(), Err(CodecError::TooLarge));
     let mut d = Decoder::new();
     d.push(format!("MESSAGE\ncontent-length:{}\n\n", MAX_FRAME + 1).as_bytes());
-    assert_eq!(d.next(), Err(CodecError::TooLarge));
+    assert_eq!(d.next_item(), Err(CodecError::TooLarge));
 }
 
 #[test]
