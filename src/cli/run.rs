@@ -127,6 +127,7 @@ fn log_pass(pass: &Pass, sides: &waldur_slurm_agent::sides::Sides) {
     }
     let counts = sides.counts();
     tracing::info!(
+        scoped = pass.groups.iter().any(|g| g.scoped),
         waldur_requests = counts.waldur_requests,
         processes = ?counts.processes,
         "round finished"

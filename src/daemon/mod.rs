@@ -77,7 +77,7 @@ impl Settings {
             apply_mode: a.apply_mode,
             allow_mass_delete: false,
             selection: None,
-            debounce: Duration::from_millis(200),
+            debounce: Duration::from_millis(50),
             requeue_after: Duration::from_secs(10),
             report_usage: true,
             once: false,

@@ -80,3 +80,18 @@ pub fn cleanup(prefix: &str) {
         }
     }
 }
+
+/// The test broker (`scripts/rabbitmq/start-rabbitmq.sh`'s env.sh sourced): required under
+/// `CI=true`, otherwise its absence skips the test.
+pub fn broker_available() -> bool {
+    if std::env::var_os("RABBITMQ_MGMT_URL").is_some()
+        && std::env::var_os("RABBITMQ_WEB_STOMP_PORT").is_some()
+    {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but RABBITMQ_MGMT_URL/RABBITMQ_WEB_STOMP_PORT are not set: start the test broker (scripts/rabbitmq/start-rabbitmq.sh) and source its env.sh");
+    }
+    eprintln!("skipping: no test broker (RABBITMQ_MGMT_URL unset)");
+    false
+}
