@@ -208,24 +208,39 @@ async fn cycles_drift_failures_wakeups_and_shutdown() {
 #[tokio::test(start_paused = true)]
 async fn a_resource_wake_up_is_a_scoped_pass() {
     let config = config();
-    let slurm = Arc::new(MemorySlurm::new(testkit::cluster("c1", &["cpu"], &["normal"])));
+    let slurm = Arc::new(MemorySlurm::new(testkit::cluster(
+        "c1",
+        &["cpu"],
+        &["normal"],
+    )));
     let mut d = docs();
     d.orders.clear();
     let mut other = resource("e0000000000000000000000000000003", "three", "a_three", "OK");
     other["project_uuid"] = json!("b0000000000000000000000000000002");
     other["project_slug"] = json!("proj2");
     d.resources = vec![
-        serde_json::from_value(resource("e0000000000000000000000000000001", "one", "a_one", "OK"))
-            .unwrap(),
+        serde_json::from_value(resource(
+            "e0000000000000000000000000000001",
+            "one",
+            "a_one",
+            "OK",
+        ))
+        .unwrap(),
         serde_json::from_value(other).unwrap(),
     ];
     let team: Vec<agent_desired::waldur::TeamMember> =
         serde_json::from_value(json!([member("ann")])).unwrap();
-    d.teams = ["e0000000000000000000000000000001", "e0000000000000000000000000000003"]
-        .into_iter()
-        .map(|r| (r.to_string(), team.clone()))
-        .collect();
-    let waldur = Arc::new(MemoryWaldur::new(BTreeMap::from([(OFFERING.to_string(), d)])));
+    d.teams = [
+        "e0000000000000000000000000000001",
+        "e0000000000000000000000000000003",
+    ]
+    .into_iter()
+    .map(|r| (r.to_string(), team.clone()))
+    .collect();
+    let waldur = Arc::new(MemoryWaldur::new(BTreeMap::from([(
+        OFFERING.to_string(),
+        d,
+    )])));
     let sides = Sides {
         waldur: waldur.clone(),
         waldur_writes: Some(waldur.clone()),
@@ -267,7 +282,9 @@ async fn a_resource_wake_up_is_a_scoped_pass() {
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
         let state = slurm.state();
-        assert!(state.associations.contains_key(&AssocKey::new("a_one", "cat", "")));
+        assert!(state
+            .associations
+            .contains_key(&AssocKey::new("a_one", "cat", "")));
         assert!(
             !state.associations.contains_key(&ann_three),
             "outside the scope: left to the full pass"
@@ -288,5 +305,9 @@ async fn a_resource_wake_up_is_a_scoped_pass() {
         .map(|p| p["groups"][0]["scoped"].as_bool().unwrap())
         .collect();
     assert_eq!(scoped, [false, true, false]);
-    assert_eq!(passes[1]["groups"][0]["planned"]["create"], 1, "{:#}", passes[1]);
+    assert_eq!(
+        passes[1]["groups"][0]["planned"]["create"], 1,
+        "{:#}",
+        passes[1]
+    );
 }

@@ -5,18 +5,15 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_waldur::{Broker, NewEvent, NewOrder, RunningFake, Seed};
+use fake_waldur::{Broker, NewEvent, NewOrder, Seed};
 use serde_json::{json, Value};
+use support::events::*;
 use support::*;
 
-const OFFERING: &str = "f0000000000000000000000000000001";
 const PROJECT: &str = "b0000000000000000000000000000001";
 const RESOURCE: &str = "e0000000000000000000000000000001";
-const TOKEN: &str = "tok-ev-5d4c3b2a-never-printed";
 const CAROL: &str = "a0000000000000000000000000000003";
 
 fn seed(prefix: &str) -> Seed {
@@ -45,214 +42,6 @@ fn seed(prefix: &str) -> Seed {
     .expect("seed parses")
 }
 
-/// What a run differs in.
-struct Opts {
-    /// The fake creates queues in the broker (else registration answers 503).
-    broker: bool,
-    register_queue_missing: bool,
-    cycle: &'static str,
-}
-
-struct Run {
-    rt: tokio::runtime::Runtime,
-    fake: RunningFake,
-    dir: tempfile::TempDir,
-    child: Child,
-    log: PathBuf,
-    prefix: String,
-}
-
-impl Run {
-    fn start(prefix: &str, opts: Opts) -> Run {
-        cleanup(prefix);
-        sacctmgr(&["-i", "add", "qos", "wpaused"]);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let fake = rt.block_on(fake_waldur::spawn(seed(prefix)));
-        if opts.broker {
-            fake.state.set_broker(Broker::from_env());
-        }
-        fake.state
-            .set_register_queue_missing(opts.register_queue_missing);
-        let dir = tempfile::tempdir().unwrap();
-        let ws_port = std::env::var("RABBITMQ_WEB_STOMP_PORT").unwrap();
-        let config = format!(
-            r#"
-timezone: UTC
-offerings:
-  - name: cluster
-    waldur_api_url: {url}
-    waldur_api_token: {TOKEN}
-    waldur_offering_uuid: "{OFFERING}"
-    backend_type: slurm
-    order_processing_backend: slurm
-    membership_sync_backend: slurm
-    stomp_enabled: true
-    stomp_ws_host: 127.0.0.1
-    stomp_ws_port: {ws_port}
-    stomp_ws_path: /ws
-    websocket_use_tls: false
-    backend_settings:
-      cluster_name: testcluster
-      default_account: root
-      customer_prefix: {prefix}c_
-      project_prefix: {prefix}p_
-      allocation_prefix: {prefix}a_
-      qos_default: normal
-      qos_paused: wpaused
-      periodic_limits: {{enabled: true}}
-    backend_components:
-      cpu: {{measured_unit: k-Hours, unit_factor: 60000, accounting_type: limit, label: CPU}}
-agent:
-  cycle_interval: {cycle}
-  report_interval: 24h
-  state_dir: {state}
-"#,
-            url = fake.base_url,
-            cycle = opts.cycle,
-            state = dir.path().join("state").display(),
-        );
-        let cfg = dir.path().join("config.yaml");
-        std::fs::write(&cfg, config).unwrap();
-        let log = dir.path().join("agent.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_agent"))
-            .args(["run", "-c"])
-            .arg(&cfg)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("agent runs");
-        Run {
-            rt,
-            fake,
-            dir,
-            child,
-            log,
-            prefix: prefix.to_string(),
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits for `needle` to appear in the log `n` times.
-    fn wait_log(&self, needle: &str, n: usize, timeout: Duration) {
-        let ok = wait(timeout, || self.log().matches(needle).count() >= n);
-        assert!(
-            ok.is_some(),
-            "{needle:?} not logged {n}x in {timeout:?}:\n{}",
-            self.log()
-        );
-    }
-
-    fn account(&self, name: &str) -> Option<String> {
-        assoc_rows(&self.prefix)
-            .into_iter()
-            .find(|r| r.starts_with(&format!("{}{name}||", self.prefix)))
-    }
-
-    fn has_user(&self, account: &str, user: &str) -> bool {
-        let (a, u) = (
-            format!("{}{account}", self.prefix),
-            format!("{}{user}", self.prefix),
-        );
-        assoc_rows(&self.prefix)
-            .iter()
-            .any(|r| r.starts_with(&format!("{a}|{u}|")))
-    }
-
-    fn qos(&self, account: &str) -> String {
-        self.account(account)
-            .and_then(|r| r.rsplit('|').next().map(str::to_string))
-            .unwrap_or_default()
-    }
-
-    fn patch(&self, patch: Value) {
-        self.fake
-            .state
-            .patch_resource(RESOURCE, serde_json::from_value(patch).unwrap())
-            .unwrap();
-    }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        assert!(!self.log().contains(TOKEN), "the token leaked into the log");
-        let _ = &self.rt;
-        let _ = &self.dir;
-        cleanup(&self.prefix);
-    }
-}
-
-/// Polls `f` until it holds; how long that took.
-fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f() {
-            return Some(start.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    None
-}
-
-/// Runs `change` and measures until `done` holds; prints and returns the latency.
-fn latency(what: &str, change: impl FnOnce(), done: impl FnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    change();
-    let Some(_) = wait(Duration::from_secs(10), done) else {
-        panic!("{what}: not in SLURM 10 s after the event");
-    };
-    let took = start.elapsed();
-    eprintln!(
-        "LATENCY {what}: {} ms from publish to the SLURM change",
-        took.as_millis()
-    );
-    took
-}
-
-fn ready(r: &Run) {
-    r.wait_log("listening to events", 1, Duration::from_secs(20));
-    assert!(
-        wait(Duration::from_secs(20), || r.has_user("a_alloc", "bob")).is_some(),
-        "the first full pass did not provision:\n{}",
-        r.log()
-    );
-    r.wait_log("round finished", 1, Duration::from_secs(10));
-}
-
-fn restart_broker() -> Duration {
-    let dir = std::env::var("RABBITMQ_DIR").expect("RABBITMQ_DIR (env.sh) names the broker");
-    let mgmt_port = std::env::var("RABBITMQ_MGMT_URL")
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .trim_end_matches('/')
-        .to_string();
-    let script = |name: &str| format!("{}/scripts/rabbitmq/{name}", env!("CARGO_MANIFEST_DIR"));
-    let started = Instant::now();
-    let stop = Command::new("bash")
-        .args([&script("stop-rabbitmq.sh"), &dir, "--wipe"])
-        .output()
-        .unwrap();
-    assert!(stop.status.success(), "{}", show(&stop));
-    let start = Command::new("bash")
-        .args([&script("start-rabbitmq.sh"), &dir])
-        .env("RABBITMQ_MGMT_PORT", mgmt_port)
-        .output()
-        .unwrap();
-    assert!(start.status.success(), "{}", show(&start));
-    started.elapsed()
-}
-
 #[test]
 fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
     if !cluster_available() || !broker_available() {
@@ -261,6 +50,7 @@ fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = Run::start(
         "ev1_",
+        seed("ev1_"),
         Opts {
             broker: true,
             register_queue_missing: false,
@@ -306,7 +96,7 @@ fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
     // 3. A pause: the QoS.
     let pause_ms = latency(
         "resource paused",
-        || r.patch(json!({"paused": true})),
+        || r.patch(RESOURCE, json!({"paused": true})),
         || r.qos("a_alloc") == "wpaused",
     );
 
@@ -369,7 +159,7 @@ fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
     assert!(back.elapsed() < Duration::from_secs(10), "{}", r.log());
     let unpause_ms = latency(
         "resource unpaused after the broker restart",
-        || r.patch(json!({"paused": false})),
+        || r.patch(RESOURCE, json!({"paused": false})),
         || r.qos("a_alloc") == "normal",
     );
 
@@ -388,6 +178,7 @@ fn broker_down_at_start_leaves_the_cycle_running_and_events_follow() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = Run::start(
         "ev2_",
+        seed("ev2_"),
         Opts {
             broker: false,
             register_queue_missing: false,
@@ -401,7 +192,7 @@ fn broker_down_at_start_leaves_the_cycle_running_and_events_follow() {
         Duration::from_secs(10),
     );
     assert!(wait(Duration::from_secs(10), || r.has_user("a_alloc", "bob")).is_some());
-    r.patch(json!({"paused": true}));
+    r.patch(RESOURCE, json!({"paused": true}));
     assert!(
         wait(Duration::from_secs(6), || r.qos("a_alloc") == "wpaused").is_some(),
         "the cycle did not run:\n{}",
@@ -412,7 +203,7 @@ fn broker_down_at_start_leaves_the_cycle_running_and_events_follow() {
     r.wait_log("listening to events", 1, Duration::from_secs(10));
     latency(
         "resource unpaused, once the broker is back",
-        || r.patch(json!({"paused": false})),
+        || r.patch(RESOURCE, json!({"paused": false})),
         || r.qos("a_alloc") == "normal",
     );
 }
@@ -425,6 +216,7 @@ fn an_older_waldur_without_register_queue_gets_one_queue_per_type() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let r = Run::start(
         "ev3_",
+        seed("ev3_"),
         Opts {
             broker: true,
             register_queue_missing: true,
@@ -437,7 +229,7 @@ fn an_older_waldur_without_register_queue_gets_one_queue_per_type() {
     r.wait_log("listening to events", 9, Duration::from_secs(10));
     latency(
         "resource paused (per-type queue)",
-        || r.patch(json!({"paused": true})),
+        || r.patch(RESOURCE, json!({"paused": true})),
         || r.qos("a_alloc") == "wpaused",
     );
 }

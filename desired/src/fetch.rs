@@ -1,4 +1,5 @@
-//! Reads one offering's documents from a live Waldur.
+//! Reads one offering's documents from a live Waldur: all of them ([`fetch_docs`]), or
+//! those of the part an event names ([`fetch_scoped`], [`order_resource`]).
 //!
 //! Every list is read whole (all pages, counted against `X-Result-Count`); any failed or
 //! partial read fails the offering's fetch, so a Waldur outage can never look like
