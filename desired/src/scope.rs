@@ -93,3 +93,80 @@ impl WaldurDocs {
             .map(|o| hex(&o.marketplace_resource_uuid))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn resource(uuid: &str, project: &str, backend_id: &str) -> serde_json::Value {
+        json!({
+            "uuid": uuid, "name": "R", "slug": "r", "state": "OK", "backend_id": backend_id,
+            "project_uuid": project, "project_slug": "p", "project_name": "P",
+            "customer_slug": "c", "customer_name": "C", "limits": {}, "paused": false,
+            "downscaled": false, "restrict_member_access": false
+        })
+    }
+
+    fn docs() -> WaldurDocs {
+        let (p1, p2) = (
+            "b0000000000000000000000000000001",
+            "b0000000000000000000000000000002",
+        );
+        let r = |n: u32| format!("e00000000000000000000000000000{n:02}");
+        WaldurDocs {
+            offering: serde_json::from_value(json!({"uuid": "f0000000000000000000000000000001"}))
+                .unwrap(),
+            resources: serde_json::from_value(json!([
+                resource(&r(1), p1, "a_one"),
+                resource(&r(2), p1, "a_two"),
+                resource(&r(3), p2, "a_one"),
+                resource(&r(4), p2, "a_four"),
+            ]))
+            .unwrap(),
+            teams: (1..=4).map(|n| (r(n), Vec::new())).collect(),
+            orders: serde_json::from_value(json!([{
+                "uuid": "d0000000000000000000000000000001", "type": "Update",
+                "state": "pending-provider", "marketplace_resource_uuid": r(2)
+            }]))
+            .unwrap(),
+            user_limits: None,
+        }
+    }
+
+    fn uuids(d: &WaldurDocs) -> Vec<String> {
+        let mut u: Vec<String> = d.resources.iter().map(|r| r.uuid.clone()).collect();
+        u.sort();
+        u
+    }
+
+    #[test]
+    fn a_scope_keeps_its_resources_and_their_claimants() {
+        let d = docs();
+        let one = d.narrow(&DocScope::Resource(
+            "e0000000000000000000000000000001".into(),
+        ));
+        // r3 claims a_one too: a full read would see both.
+        assert_eq!(
+            uuids(&one),
+            [
+                "e0000000000000000000000000000001",
+                "e0000000000000000000000000000003"
+            ]
+        );
+        assert!(one.orders.is_empty());
+        let p1 = d.narrow(&DocScope::Project(
+            "b0000000000000000000000000000001".into(),
+        ));
+        assert_eq!(p1.resources.len(), 3);
+        assert_eq!(p1.orders.len(), 1);
+        assert_eq!(p1.teams.len(), 3);
+        let both = one.union(p1);
+        assert_eq!(both.resources.len(), 3, "each resource once");
+        assert_eq!(
+            d.order_resource("d0000000-0000-0000-0000-000000000001")
+                .as_deref(),
+            Some("e0000000000000000000000000000002")
+        );
+    }
+}

@@ -114,3 +114,33 @@ impl Queries {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn scoped_reads_name_their_accounts_and_users() {
+        let t = SlurmTarget::new("/usr/bin", Some("c1"));
+        let names: BTreeSet<String> = ["root", "a_one"].iter().map(|s| s.to_string()).collect();
+        let s = ScopedQueries::new(&t, &names);
+        assert_eq!(
+            s.associations.join(" "),
+            format!("/usr/bin/sacctmgr --parsable2 --noheader show association where cluster=c1 account=a_one,root WOPLimits WithRawQOSLevel format={ASSOC_FORMAT}")
+        );
+        assert_eq!(
+            s.accounts.join(" "),
+            "/usr/bin/sacctmgr --parsable2 --noheader show account where name=a_one,root format=Account,Organization,Description"
+        );
+        let u = UserQueries::new(&t, &["ann".to_string()].into_iter().collect());
+        assert!(u.associations.contains(&"user=ann".to_string()));
+        assert_eq!(
+            u.users[5..],
+            ["where", "name=ann", "format=User,DefaultAccount"]
+        );
+        // The full read is unchanged.
+        let q = Queries::new(&t);
+        assert_eq!(q.associations[4..7], ["association", "where", "cluster=c1"]);
+    }
+}
