@@ -43,7 +43,9 @@ pub async fn read_group(group: &Group<'_>, sides: &Sides) -> Result<(GroupDesire
 /// child and decides on the project account too).
 pub async fn plan_group(group: &Group<'_>, config: &Config, sides: &Sides) -> Result<Planned> {
     if group.scope.is_some() {
+        let started = Instant::now();
         let desired = group.desired(sides).await?;
+        tracing::debug!(read = ?started.elapsed(), "scoped Waldur read");
         if desired.desired.tombstones.is_empty() {
             return plan_scoped(group, config, sides, desired).await;
         }
@@ -73,7 +75,13 @@ async fn plan_scoped(
     desired: GroupDesired,
 ) -> Result<Planned> {
     let scope = Scope::of(&desired.desired);
+    let started = Instant::now();
     let observed = sides.slurm.observe_scoped(&group.target, &scope).await?;
+    tracing::debug!(
+        accounts = scope.accounts.len(),
+        read = ?started.elapsed(),
+        "scoped SLURM read"
+    );
     agent_observed::plausible::check(&observed).map_err(anyhow::Error::msg)?;
     let ctx = PlanContext {
         scope: Some(scope),

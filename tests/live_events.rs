@@ -55,6 +55,7 @@ fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
             broker: true,
             register_queue_missing: false,
             cycle: "10m",
+            keep_accounts: false,
         },
     );
     ready(&r);
@@ -75,6 +76,18 @@ fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
         r.fake.state.order(&uuid).is_some_and(|o| o.state == "done")
     });
     assert!(done.is_some(), "order not done:\n{}", r.log());
+    // Its state changes published more order events; none did anything twice.
+    std::thread::sleep(Duration::from_millis(300));
+    for call in ["approve_by_provider", "set_backend_id", "set_state_done"] {
+        let n = r
+            .fake
+            .state
+            .requests()
+            .iter()
+            .filter(|q| q.method == "POST" && q.path.ends_with(&format!("{call}/")))
+            .count();
+        assert_eq!(n, 1, "{call} sent {n} times:\n{}", r.log());
+    }
 
     // 2. A user_role grant: carol joins the project.
     let grant_ms = latency(
@@ -183,6 +196,7 @@ fn broker_down_at_start_leaves_the_cycle_running_and_events_follow() {
             broker: false,
             register_queue_missing: false,
             cycle: "2s",
+            keep_accounts: false,
         },
     );
     // Registration fails (Waldur's broker is down), the cycle provisions all the same.
@@ -221,6 +235,7 @@ fn an_older_waldur_without_register_queue_gets_one_queue_per_type() {
             broker: true,
             register_queue_missing: true,
             cycle: "10m",
+            keep_accounts: false,
         },
     );
     r.wait_log("the older scheme", 1, Duration::from_secs(10));

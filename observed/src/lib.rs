@@ -54,9 +54,9 @@ pub async fn observe(runner: &Runner, target: &SlurmTarget) -> Result<Observed, 
 }
 
 /// Observes what a scoped pass needs ([`Scope`]), by name: the scope's accounts with their
-/// user associations, QoS and TRES; then the users found there or named by the desired
-/// state, with every association they have. Four reads, then two, however large the
-/// cluster. Names from SLURM go into the second round's argv only when they are names
+/// user associations, the anchors' own rows, QoS and TRES; then the users found on the
+/// scope's accounts or named by the desired state, with every association they have.
+/// Five reads, then two, however large the cluster. Names from SLURM go into the second round's argv only when they are names
 /// the agent writes; a user left out is one the planner would not touch anyway.
 pub async fn observe_scoped(
     runner: &Runner,
@@ -64,9 +64,21 @@ pub async fn observe_scoped(
     scope: &Scope,
 ) -> Result<Observed, ObserveError> {
     let q = reads::Queries::new(target);
-    let s = reads::ScopedQueries::new(target, &scope.accounts);
-    let (assoc, accounts, qos, tres) = tokio::try_join!(
-        runner.read(&s.associations),
+    let s = reads::ScopedQueries::new(target, &scope.accounts, &scope.anchors);
+    // `account=` with nothing after it would be no filter at all.
+    let unless_empty = |names: &std::collections::BTreeSet<String>, argv: Vec<String>| {
+        let empty = names.is_empty();
+        async move {
+            if empty {
+                Ok(String::new())
+            } else {
+                runner.read(&argv).await
+            }
+        }
+    };
+    let (assoc, anchors, accounts, qos, tres) = tokio::try_join!(
+        unless_empty(&scope.accounts, s.associations.clone()),
+        unless_empty(&scope.anchors, s.anchors.clone()),
         runner.read(&s.accounts),
         runner.read(&q.qos),
         runner.read(&q.tres),
@@ -75,13 +87,27 @@ pub async fn observe_scoped(
     let mut observed = parse::observed(
         &RawOutputs {
             associations: (s.associations.join(" "), assoc),
-            accounts: (s.accounts.join(" "), accounts),
+            accounts: (s.accounts.join(" "), accounts.clone()),
             users: none(),
             qos: (q.qos.join(" "), qos),
             tres: (q.tres.join(" "), tres),
         },
         target.cluster.as_deref(),
     )?;
+    let roots = parse::observed(
+        &RawOutputs {
+            associations: (s.anchors.join(" "), anchors),
+            accounts: (s.accounts.join(" "), accounts),
+            users: none(),
+            qos: none(),
+            tres: none(),
+        },
+        target.cluster.as_deref(),
+    )?;
+    if observed.cluster.is_empty() {
+        observed.cluster = roots.cluster.clone();
+    }
+    observed.accounts.extend(roots.accounts);
     let users: std::collections::BTreeSet<String> = scope
         .clone()
         .with_users_of(&observed)

@@ -28,6 +28,8 @@ pub struct Queries {
 pub struct ScopedQueries {
     /// The account-level rows and user associations of the scope's accounts.
     pub associations: Vec<String>,
+    /// The account-level rows only (`user=` with an empty list, SLURM 22.05) of the anchors.
+    pub anchors: Vec<String>,
     pub accounts: Vec<String>,
 }
 
@@ -70,14 +72,23 @@ fn list(names: &std::collections::BTreeSet<String>) -> String {
 }
 
 impl ScopedQueries {
-    /// `accounts` must be names the agent writes (validated: no `,`, `=` or space).
-    pub fn new(target: &SlurmTarget, accounts: &std::collections::BTreeSet<String>) -> Self {
+    /// Names must be names the agent writes (validated: no `,`, `=` or space).
+    pub fn new(
+        target: &SlurmTarget,
+        accounts: &std::collections::BTreeSet<String>,
+        anchors: &std::collections::BTreeSet<String>,
+    ) -> Self {
+        let all: std::collections::BTreeSet<String> = accounts.union(anchors).cloned().collect();
         let mut acc = show(target, "account");
         acc.push("where".into());
-        acc.push(format!("name={}", list(accounts)));
+        acc.push(format!("name={}", list(&all)));
         acc.push(format!("format={ACCOUNT_FORMAT}"));
+        let mut anchor_rows = associations_where(target, Some(("account", list(anchors))));
+        let at = anchor_rows.len() - 3;
+        anchor_rows.insert(at, "user=".into());
         ScopedQueries {
             associations: associations_where(target, Some(("account", list(accounts)))),
+            anchors: anchor_rows,
             accounts: acc,
         }
     }
@@ -123,11 +134,16 @@ mod tests {
     #[test]
     fn scoped_reads_name_their_accounts_and_users() {
         let t = SlurmTarget::new("/usr/bin", Some("c1"));
-        let names: BTreeSet<String> = ["root", "a_one"].iter().map(|s| s.to_string()).collect();
-        let s = ScopedQueries::new(&t, &names);
+        let anchors: BTreeSet<String> = ["root".to_string()].into_iter().collect();
+        let names: BTreeSet<String> = ["a_one".to_string()].into_iter().collect();
+        let s = ScopedQueries::new(&t, &names, &anchors);
         assert_eq!(
             s.associations.join(" "),
-            format!("/usr/bin/sacctmgr --parsable2 --noheader show association where cluster=c1 account=a_one,root WOPLimits WithRawQOSLevel format={ASSOC_FORMAT}")
+            format!("/usr/bin/sacctmgr --parsable2 --noheader show association where cluster=c1 account=a_one WOPLimits WithRawQOSLevel format={ASSOC_FORMAT}")
+        );
+        assert_eq!(
+            s.anchors.join(" "),
+            format!("/usr/bin/sacctmgr --parsable2 --noheader show association where cluster=c1 account=root user= WOPLimits WithRawQOSLevel format={ASSOC_FORMAT}")
         );
         assert_eq!(
             s.accounts.join(" "),

@@ -3,10 +3,12 @@
 //! few small reads whatever the size of the site.
 //!
 //! A [`Scope`] is what such a read must show to plan the scope's desired state exactly
-//! as a full read would: the desired accounts (with every name a new allocation may take),
-//! the anchors, `root`, and for users the members the desired state names plus every user
-//! found on those accounts — with all of their associations, so a default account moved
-//! off a removal lands where a full plan would put it.
+//! as a full read would: the desired accounts (with every name a new allocation may take)
+//! and their users; the anchors and `root`, whose own rows only are read (the planner
+//! never changes them or their users, and `root` may hold every user of the site); and
+//! for users the members the desired state names plus every user found on the desired
+//! accounts — with all of their associations, so a default account moved off a removal
+//! lands where a full plan would put it.
 //!
 //! What a scoped read cannot show is every child of an account, so a scoped plan
 //! (`PlanContext::scope`) never deletes an account (a terminated allocation waits for the
@@ -22,6 +24,9 @@ use crate::state::{Desired, Observed};
 pub struct Scope {
     /// Accounts read by name: their account-level row and every user association on them.
     pub accounts: BTreeSet<String>,
+    /// Accounts read by name for their account-level row only: `root`, the anchors, and
+    /// parents that are not desired accounts.
+    pub anchors: BTreeSet<String>,
     /// Users read by name: their default account and every association they have.
     pub users: BTreeSet<String>,
 }
@@ -31,12 +36,15 @@ impl Scope {
     /// are added by the read itself ([`Scope::with_users_of`]).
     pub fn of(desired: &Desired) -> Scope {
         let mut accounts: BTreeSet<String> = BTreeSet::new();
-        accounts.insert("root".to_string());
-        accounts.extend(desired.anchors.iter().cloned());
+        // Parents are read for their own row: they are desired accounts themselves
+        // (read whole anyway) or anchors.
+        let mut rows_only: BTreeSet<String> = std::iter::once("root".to_string())
+            .chain(desired.anchors.iter().cloned())
+            .collect();
         for spec in desired.accounts.values() {
             accounts.insert(spec.name.clone());
             if let Some(parent) = spec.parent() {
-                accounts.insert(parent.to_string());
+                rows_only.insert(parent.to_string());
             }
             if spec.fresh {
                 accounts.extend((1..=MAX_SUFFIX).map(|n| format!("{}-{n}", spec.name)));
@@ -45,12 +53,25 @@ impl Scope {
         for stone in desired.tombstones.values() {
             accounts.insert(stone.account.clone());
         }
+        let anchors = rows_only
+            .into_iter()
+            .filter(|a| !accounts.contains(a))
+            .collect();
         let users = desired
             .associations
             .keys()
             .map(|k| k.user.clone())
             .collect();
-        Scope { accounts, users }
+        Scope {
+            accounts,
+            anchors,
+            users,
+        }
+    }
+
+    /// Every account read by name.
+    pub fn names(&self) -> BTreeSet<String> {
+        self.accounts.union(&self.anchors).cloned().collect()
     }
 
     /// Adds the users SLURM shows on the scope's accounts (a first read).
@@ -74,7 +95,7 @@ impl Scope {
             accounts: observed
                 .accounts
                 .iter()
-                .filter(|(name, _)| scope.accounts.contains(*name))
+                .filter(|(name, _)| scope.accounts.contains(*name) || scope.anchors.contains(*name))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             associations: observed

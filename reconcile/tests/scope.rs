@@ -86,10 +86,18 @@ fn key(c: &Change) -> (String, Vec<String>) {
 #[test]
 fn a_scoped_plan_is_the_full_plan_of_its_accounts() {
     let (full, observed) = world();
-    let full_plan = plan(&full, &observed, &testkit::context("c1"));
     let desired = proj1_only(&full);
     let scope = Scope::of(&desired);
+    // root's own row is read, not its users (it may hold every user of the site).
+    assert!(scope.anchors.contains("root") && !scope.accounts.contains("root"));
+    let mut observed = observed;
+    observed
+        .associations
+        .insert(AssocKey::new("root", "yan", ""), plain_association());
+    observed.users.insert("yan".into(), "root".into());
+    let full_plan = plan(&full, &observed, &testkit::context("c1"));
     let read = scope.restrict(&observed);
+    assert!(!read.users.contains_key("yan"));
     assert!(!read.accounts.contains_key("b1") && !read.accounts.contains_key("x"));
     assert!(
         read.associations

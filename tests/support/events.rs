@@ -19,6 +19,8 @@ pub struct Opts {
     pub broker: bool,
     pub register_queue_missing: bool,
     pub cycle: &'static str,
+    /// Leave the accounts in SLURM before and after (a large site, provisioned once).
+    pub keep_accounts: bool,
 }
 
 pub struct Run {
@@ -28,11 +30,14 @@ pub struct Run {
     pub child: Child,
     pub log: PathBuf,
     pub prefix: String,
+    keep_accounts: bool,
 }
 
 impl Run {
     pub fn start(prefix: &str, seed: Seed, opts: Opts) -> Run {
-        cleanup(prefix);
+        if !opts.keep_accounts {
+            cleanup(prefix);
+        }
         sacctmgr(&["-i", "add", "qos", "wpaused"]);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -89,7 +94,10 @@ agent:
         let child = Command::new(env!("CARGO_BIN_EXE_agent"))
             .args(["run", "-c"])
             .arg(&cfg)
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("EVENTS_RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
@@ -101,6 +109,7 @@ agent:
             child,
             log,
             prefix: prefix.to_string(),
+            keep_accounts: opts.keep_accounts,
         }
     }
 
@@ -118,8 +127,27 @@ agent:
         );
     }
 
+    /// The rows of one account (`Account|User|ParentName|GrpTRESMins|QOS`), read alone so
+    /// that polling stays cheap for slurmdbd on a large site.
+    fn rows(&self, account: &str) -> Vec<String> {
+        sacctmgr(&[
+            "-P",
+            "-n",
+            "show",
+            "association",
+            "where",
+            "cluster=testcluster",
+            &format!("account={}{account}", self.prefix),
+            "WOPLimits",
+            "format=Account,User,ParentName,GrpTRESMins,QOS",
+        ])
+        .lines()
+        .map(str::to_string)
+        .collect()
+    }
+
     pub fn account(&self, name: &str) -> Option<String> {
-        assoc_rows(&self.prefix)
+        self.rows(name)
             .into_iter()
             .find(|r| r.starts_with(&format!("{}{name}||", self.prefix)))
     }
@@ -129,7 +157,7 @@ agent:
             format!("{}{account}", self.prefix),
             format!("{}{user}", self.prefix),
         );
-        assoc_rows(&self.prefix)
+        self.rows(account)
             .iter()
             .any(|r| r.starts_with(&format!("{a}|{u}|")))
     }
@@ -155,7 +183,9 @@ impl Drop for Run {
         assert!(!self.log().contains(TOKEN), "the token leaked into the log");
         let _ = &self.rt;
         let _ = &self.dir;
-        cleanup(&self.prefix);
+        if !self.keep_accounts {
+            cleanup(&self.prefix);
+        }
     }
 }
 
@@ -166,7 +196,7 @@ pub fn wait(timeout: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> 
         if f() {
             return Some(start.elapsed());
         }
-        std::thread::sleep(Duration::from_millis(10));
+        std::thread::sleep(Duration::from_millis(20));
     }
     None
 }
