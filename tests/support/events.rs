@@ -178,8 +178,18 @@ agent:
 
 impl Drop for Run {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // SIGTERM: the agent stops after the current round, so no sacctmgr of it is
+        // still running (and re-adding what the cleanup removes) when the cleanup starts.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let stopped = wait(Duration::from_secs(15), || {
+            matches!(self.child.try_wait(), Ok(Some(_)))
+        });
+        if stopped.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
         assert!(!self.log().contains(TOKEN), "the token leaked into the log");
         let _ = &self.rt;
         let _ = &self.dir;

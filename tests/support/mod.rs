@@ -68,6 +68,15 @@ pub fn cleanup(prefix: &str) {
             ]);
         }
     }
+    // Users of the prefix left elsewhere (sacctmgr adds a DefaultAccount's association too).
+    let users: Vec<String> = sacctmgr(&["-P", "-n", "show", "user", "format=User"])
+        .lines()
+        .filter(|u| u.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    if !users.is_empty() {
+        sacctmgr(&["-i", "remove", "user", "where", &format!("name={}", users.join(","))]);
+    }
     for _ in 0..3 {
         for row in assoc_rows(prefix) {
             let acct = row.split('|').next().unwrap();
