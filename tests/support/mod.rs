@@ -75,7 +75,13 @@ pub fn cleanup(prefix: &str) {
         .map(str::to_string)
         .collect();
     if !users.is_empty() {
-        sacctmgr(&["-i", "remove", "user", "where", &format!("name={}", users.join(","))]);
+        sacctmgr(&[
+            "-i",
+            "remove",
+            "user",
+            "where",
+            &format!("name={}", users.join(",")),
+        ]);
     }
     for _ in 0..3 {
         for row in assoc_rows(prefix) {

@@ -86,6 +86,27 @@ impl Validator<'_> {
                 ),
             });
         }
+        if !enabled {
+            let set = |leaf: &crate::raw::Leaf| leaf.as_ref().is_some_and(|s| !s.value.is_null());
+            for (key, leaf) in [
+                (
+                    "stomp_membership_sync_enabled",
+                    &raw.stomp_membership_sync_enabled,
+                ),
+                ("stomp_ws_host", &raw.stomp_ws_host),
+                ("stomp_ws_port", &raw.stomp_ws_port),
+                ("stomp_ws_path", &raw.stomp_ws_path),
+                ("websocket_use_tls", &raw.websocket_use_tls),
+            ] {
+                if set(leaf) {
+                    self.warnings.push(Problem {
+                        path: format!("{p}.{key}"),
+                        line: leaf.as_ref().and_then(line_of),
+                        message: "has no effect while stomp_enabled is not true".into(),
+                    });
+                }
+            }
+        }
         if enabled && host.is_empty() {
             self.error(
                 &host_path,
@@ -174,6 +195,23 @@ offerings:
         assert_eq!(e.url(), "ws://127.0.0.1:15674/ws");
         assert!(!e.membership);
         assert!(loaded.warnings.iter().all(|w| !w.path.contains("stomp")));
+    }
+
+    #[test]
+    fn event_keys_without_events_are_named() {
+        let loaded = load_str(
+            "c.yaml",
+            &offering("    stomp_ws_port: 15674\n"),
+            None,
+            None,
+        )
+        .unwrap();
+        let w = loaded
+            .warnings
+            .iter()
+            .find(|w| w.path == "offerings[0].stomp_ws_port")
+            .expect("warned");
+        assert!(w.message.contains("stomp_enabled"), "{w}");
     }
 
     #[test]
