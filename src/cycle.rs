@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use agent_config::{ApplyMode, Config};
 use agent_reconcile::plan::{Kind, Severity};
-use agent_reconcile::{plan, Observed, Plan};
+use agent_reconcile::scope::Scope;
+use agent_reconcile::{plan, Observed, Plan, PlanContext};
 use anyhow::{Context, Result};
 use serde_json::json;
 
@@ -23,6 +24,9 @@ pub struct Planned {
     pub plan: Plan,
     pub failures: Vec<anyhow::Error>,
     pub read: ReadSize,
+    /// Planned from a scoped read (an event's pass): its size says nothing about the
+    /// cluster's.
+    pub scoped: bool,
 }
 
 /// Both sides of a group, read at the same time (they are independent), then the
@@ -40,15 +44,67 @@ pub async fn read_group(group: &Group<'_>, sides: &Sides) -> Result<(GroupDesire
     Ok((desired, observed))
 }
 
+/// A group's plan: the full one, or for an event's pass the plan of its scope — unless
+/// the scope terminates an allocation, which only a full pass removes (it sees every
+/// child and decides on the project account too).
 pub async fn plan_group(group: &Group<'_>, config: &Config, sides: &Sides) -> Result<Planned> {
-    let (desired, observed) = read_group(group, sides).await?;
+    if group.scope.is_some() {
+        let started = Instant::now();
+        let desired = group.desired(sides).await?;
+        tracing::debug!(read = ?started.elapsed(), "scoped Waldur read");
+        if desired.desired.tombstones.is_empty() {
+            return plan_scoped(group, config, sides, desired).await;
+        }
+        tracing::info!(cluster = %group.label(), "the event terminates an allocation: a full pass");
+    }
+    let full = Group {
+        scope: None,
+        ..group.clone()
+    };
+    let (desired, observed) = read_group(&full, sides).await?;
     Ok(Planned {
-        plan: plan(&desired.desired, &observed, &group.plan_context(config)),
+        plan: plan(&desired.desired, &observed, &full.plan_context(config)),
         failures: desired.failures,
         read: ReadSize {
             accounts: observed.accounts.len(),
             associations: observed.associations.len(),
         },
+        scoped: false,
+    })
+}
+
+/// SLURM read and planned for the scope's accounts only.
+async fn plan_scoped(
+    group: &Group<'_>,
+    config: &Config,
+    sides: &Sides,
+    desired: GroupDesired,
+) -> Result<Planned> {
+    let scope = Scope::of(&desired.desired);
+    let started = Instant::now();
+    let mut observed = sides.slurm.observe_scoped(&group.target, &scope).await?;
+    tracing::debug!(
+        accounts = scope.accounts.len(),
+        read = ?started.elapsed(),
+        "scoped SLURM read"
+    );
+    agent_observed::plausible::check(&observed).map_err(anyhow::Error::msg)?;
+    observed.storage = sides
+        .observe_storage(&desired.desired.storage)
+        .await
+        .context("reading storage")?;
+    let ctx = PlanContext {
+        scope: Some(scope),
+        ..group.plan_context(config)
+    };
+    Ok(Planned {
+        plan: plan(&desired.desired, &observed, &ctx),
+        failures: desired.failures,
+        read: ReadSize {
+            accounts: observed.accounts.len(),
+            associations: observed.associations.len(),
+        },
+        scoped: true,
     })
 }
 
@@ -109,6 +165,8 @@ pub struct GroupReport {
     pub left: usize,
     /// How much SLURM showed (`None` when the read failed or was refused).
     pub read: Option<ReadSize>,
+    /// Planned for an event's scope only.
+    pub scoped: bool,
     pub counts: Counts,
     pub durations: Durations,
 }
@@ -125,6 +183,7 @@ impl GroupReport {
             verified: None,
             left: 0,
             read: None,
+            scoped: false,
             counts: Counts::default(),
             durations: Durations::default(),
         }
@@ -167,6 +226,7 @@ impl GroupReport {
             "planned": plan.map(|p| &p.summary),
             "outcome": self.outcome.as_ref().map(|_| self.tally()),
             "left": self.left,
+            "scoped": self.scoped,
             "waldur_requests": self.counts.waldur_requests,
             "processes": self.counts.processes,
             "seconds": {
@@ -219,7 +279,11 @@ pub async fn reconcile(
             Ok(planned) => {
                 report.cluster = planned.plan.cluster.clone();
                 report.read_failures = planned.failures.iter().map(|e| format!("{e:#}")).collect();
-                let last = options.state.and_then(|s| s.last_read(&report.cluster));
+                report.scoped = planned.scoped;
+                let last = options
+                    .state
+                    .filter(|_| !planned.scoped)
+                    .and_then(|s| s.last_read(&report.cluster));
                 match last.and_then(|l| planned.read.implausible_after(&l)) {
                     Some(why) => {
                         report.error = Some(format!(
@@ -258,7 +322,9 @@ pub async fn reconcile(
         let Some(plan) = report.plan.as_ref() else {
             continue;
         };
-        if let (Some(state), Some(read), true) = (options.state, report.read, options.apply) {
+        if let (Some(state), Some(read), true, false) =
+            (options.state, report.read, options.apply, report.scoped)
+        {
             if let Err(e) = state.record_read(&report.cluster, read) {
                 tracing::warn!("{e:#}");
             }

@@ -2,19 +2,29 @@
 //! planned together, so two offerings sharing a customer account yield one change, not
 //! two. A group's desired state merges its offerings'; its observed state is one read.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use agent_config::{Config, Offering};
+use agent_desired::scope::DocScope;
 use agent_desired::WaldurDocs;
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::{Desired, Observed, PlanContext};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::sides::Sides;
 
 /// Offerings planned together against one SLURM target.
+#[derive(Clone)]
 pub struct Group<'a> {
     pub target: SlurmTarget,
     pub offerings: Vec<&'a Offering>,
+    /// Set for an event's pass: only these parts of these offerings (UUID hex) are read
+    /// and planned ([`agent_reconcile::scope`]). `None`: the full pass.
+    pub scope: Option<GroupScope>,
 }
+
+/// What an event's pass re-reads, per offering UUID (hex).
+pub type GroupScope = BTreeMap<String, BTreeSet<DocScope>>;
 
 /// Whether an offering is the one a `--offering NAME|UUID` selector names.
 pub fn selects(offering: &Offering, selector: &str) -> bool {
@@ -34,6 +44,7 @@ pub fn groups<'a>(config: &'a Config, only: Option<&str>) -> Result<Vec<Group<'a
             None => groups.push(Group {
                 target,
                 offerings: vec![o],
+                scope: None,
             }),
         }
     }
@@ -64,10 +75,11 @@ impl Group<'_> {
             cancel_jobs: config.agent.cancel_jobs,
             cancel_jobs_on_partition_change: config.agent.cancel_jobs_on_partition_change,
             fallback_default_account: Some(first.slurm.default_account.clone()),
+            scope: None,
         }
     }
 
-    /// The desired state of every offering in the group, merged.
+    /// The desired state of every offering in the group (or of the scope), merged.
     pub async fn desired(&self, sides: &Sides) -> Result<GroupDesired> {
         Ok(self.desired_with_docs(sides).await?.0)
     }
@@ -77,12 +89,17 @@ impl Group<'_> {
         &self,
         sides: &Sides,
     ) -> Result<(GroupDesired, Vec<(&Offering, WaldurDocs)>)> {
-        let all =
-            futures::future::join_all(self.offerings.iter().map(|o| sides.waldur.docs(o))).await;
+        let offerings: Vec<&Offering> = self
+            .offerings
+            .iter()
+            .copied()
+            .filter(|o| self.scope.as_ref().is_none_or(|s| s.contains_key(&o.uuid)))
+            .collect();
+        let all = futures::future::join_all(offerings.iter().map(|o| self.docs(o, sides))).await;
         let mut desired = Desired::default();
         let mut failures = Vec::new();
         let mut read = Vec::new();
-        for (o, docs) in self.offerings.iter().zip(all) {
+        for (o, docs) in offerings.iter().zip(all) {
             match docs {
                 Ok(mut docs) => {
                     if !o.order_processing {
@@ -97,6 +114,35 @@ impl Group<'_> {
             }
         }
         Ok((GroupDesired { desired, failures }, read))
+    }
+
+    /// One offering's documents: all of them, or those of the scope's parts.
+    async fn docs(&self, o: &Offering, sides: &Sides) -> Result<WaldurDocs> {
+        let Some(parts) = self.scope.as_ref().and_then(|s| s.get(&o.uuid)) else {
+            return sides.waldur.docs(o).await;
+        };
+        let reads =
+            futures::future::try_join_all(parts.iter().map(|p| sides.waldur.scoped_docs(o, p)))
+                .await?;
+        let mut reads = reads.into_iter();
+        let first = reads.next().context("an empty scope")?;
+        let docs = reads.fold(first, |all, more| all.union(more));
+        // A resource still without an account gets a new name, which must not be one a
+        // sibling already holds (same slug, same project): read its whole project.
+        let projects: BTreeSet<String> = docs
+            .resources
+            .iter()
+            .filter(|r| r.backend_id().is_none())
+            .map(|r| agent_desired::waldur::hex(&r.project_uuid))
+            .filter(|p| !parts.contains(&DocScope::Project(p.clone())))
+            .collect();
+        let siblings = futures::future::try_join_all(
+            projects
+                .into_iter()
+                .map(|p| async move { sides.waldur.scoped_docs(o, &DocScope::Project(p)).await }),
+        )
+        .await?;
+        Ok(siblings.into_iter().fold(docs, |all, more| all.union(more)))
     }
 
     /// The observed state of the group's cluster.

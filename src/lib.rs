@@ -15,6 +15,8 @@
 //! - [`service`]: `agent run` as a service: reload on SIGHUP, systemd readiness and watchdog;
 //! - [`notify`]: systemd's notification socket (`sd_notify`), in a few lines;
 //! - [`homedirs`]: `create-homedirs`, the homes of every OK offering user (storage only);
+//! - [`events`]: Waldur's STOMP-over-WebSocket events, waking the daemon with a scope;
+//! - [`periodic_store`]: periodic-limit settings from events, stored per resource;
 //! - [`state`]: what outlives a process (`agent.state_dir`): writer locks, the last read's size;
 //! - [`usage`]: usage from sacct submitted to Waldur per billing month.
 //!
@@ -24,11 +26,13 @@ pub mod check;
 pub mod cycle;
 pub mod daemon;
 pub mod diagnose;
+pub mod events;
 pub mod executor;
 pub mod groups;
 pub mod homedirs;
 pub mod http;
 pub mod notify;
+pub mod periodic_store;
 pub mod service;
 pub mod settings;
 pub mod sides;

@@ -33,6 +33,9 @@ pub struct Invocation {
     /// `--offering NAME|UUID`.
     pub selection: Option<String>,
     pub sides: Sides,
+    /// The live Waldur clients (the event listeners register with them); `None` when
+    /// Waldur is read from a snapshot.
+    pub clients: Option<Arc<WaldurClients>>,
 }
 
 impl Invocation {
@@ -42,13 +45,14 @@ impl Invocation {
         for w in &loaded.warnings {
             tracing::warn!("{}: {w}", config.display());
         }
-        let sides = sides(&loaded.config, sources)?;
+        let (sides, clients) = sides(&loaded.config, sources)?;
         Ok(Invocation {
             config_path: config.to_path_buf(),
             config: loaded.config,
             warnings: loaded.warnings,
             selection,
             sides,
+            clients,
         })
     }
 
@@ -73,8 +77,8 @@ impl Invocation {
     }
 }
 
-/// The live sides, or the recorded ones `sources` names.
-pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
+/// The live sides, or the recorded ones `sources` names; and the live Waldur clients.
+pub fn sides(config: &Config, sources: &SourceArgs) -> Result<(Sides, Option<Arc<WaldurClients>>)> {
     // SLURM and storage share one runner: its counts are the cycle's process counts.
     let runner = Arc::new(Runner::new(config.agent.command_timeout));
     let live_slurm = || {
@@ -93,40 +97,47 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
         )
     };
     Ok(match (&sources.from_snapshot, &sources.waldur_snapshot) {
-        (Some(dir), _) => Sides {
-            waldur: Arc::new(SnapshotWaldur { dir: dir.clone() }),
-            waldur_writes: None,
-            slurm: Arc::new(SnapshotSlurm { dir: dir.clone() }),
-            slurm_writes: None,
-            storage: Some(Arc::new(SnapshotStorage { dir: dir.clone() })),
-            storage_writes: None,
-        },
+        (Some(dir), _) => (
+            Sides {
+                waldur: Arc::new(SnapshotWaldur { dir: dir.clone() }),
+                waldur_writes: None,
+                slurm: Arc::new(SnapshotSlurm { dir: dir.clone() }),
+                slurm_writes: None,
+                storage: Some(Arc::new(SnapshotStorage { dir: dir.clone() })),
+                storage_writes: None,
+            },
+            None,
+        ),
         (None, Some(dir)) => {
             let (reads, writes) = live_slurm();
             let (storage, storage_writes) = live_storage();
-            Sides {
+            let sides = Sides {
                 waldur: Arc::new(SnapshotWaldur { dir: dir.clone() }),
                 waldur_writes: None,
                 slurm: reads,
                 slurm_writes: Some(writes),
                 storage,
                 storage_writes,
-            }
+            };
+            (sides, None)
         }
         (None, None) => {
             let clients =
                 Arc::new(WaldurClients::new(config).context("setting up the Waldur client")?);
-            let waldur = Arc::new(LiveWaldur { clients });
+            let waldur = Arc::new(LiveWaldur {
+                clients: clients.clone(),
+            });
             let (reads, writes) = live_slurm();
             let (storage, storage_writes) = live_storage();
-            Sides {
+            let sides = Sides {
                 waldur: waldur.clone(),
                 waldur_writes: Some(waldur),
                 slurm: reads,
                 slurm_writes: Some(writes),
                 storage,
                 storage_writes,
-            }
+            };
+            (sides, Some(clients))
         }
     })
 }

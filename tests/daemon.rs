@@ -204,3 +204,114 @@ async fn cycles_drift_failures_wakeups_and_shutdown() {
         started.elapsed()
     );
 }
+
+/// A wake-up naming one resource re-reads and re-plans that resource only: drift on
+/// another allocation waits for the next full pass.
+#[tokio::test(start_paused = true)]
+async fn a_resource_wake_up_is_a_scoped_pass() {
+    let config = config();
+    let slurm = Arc::new(MemorySlurm::new(testkit::cluster(
+        "c1",
+        &["cpu"],
+        &["normal"],
+    )));
+    let mut d = docs();
+    d.orders.clear();
+    let mut other = resource("e0000000000000000000000000000003", "three", "a_three", "OK");
+    other["project_uuid"] = json!("b0000000000000000000000000000002");
+    other["project_slug"] = json!("proj2");
+    d.resources = vec![
+        serde_json::from_value(resource(
+            "e0000000000000000000000000000001",
+            "one",
+            "a_one",
+            "OK",
+        ))
+        .unwrap(),
+        serde_json::from_value(other).unwrap(),
+    ];
+    let team: Vec<agent_desired::waldur::TeamMember> =
+        serde_json::from_value(json!([member("ann")])).unwrap();
+    d.teams = [
+        "e0000000000000000000000000000001",
+        "e0000000000000000000000000000003",
+    ]
+    .into_iter()
+    .map(|r| (r.to_string(), team.clone()))
+    .collect();
+    let waldur = Arc::new(MemoryWaldur::new(BTreeMap::from([(
+        OFFERING.to_string(),
+        d,
+    )])));
+    let sides = Sides {
+        waldur: waldur.clone(),
+        waldur_writes: Some(waldur.clone()),
+        slurm: slurm.clone(),
+        slurm_writes: Some(slurm.clone()),
+        storage: None,
+        storage_writes: None,
+    };
+    let passes: Mutex<Vec<serde_json::Value>> = Mutex::new(Vec::new());
+    let observer = |p: &Pass| passes.lock().unwrap().push(p.summary());
+    let daemon = Daemon {
+        config: &config,
+        sides: &sides,
+        clock: &FixedClock,
+        settings: Settings {
+            report_usage: false,
+            ..Settings::from_config(&config)
+        },
+        observer: &observer,
+        state: None,
+    };
+    let (wake, wakes) = daemon::wake_channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let ann_three = AssocKey::new("a_three", "ann", "");
+    let script = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(slurm.state().associations.contains_key(&ann_three));
+        // Drift on a_three; a new member on one.
+        slurm.edit(|o| {
+            o.associations.remove(&ann_three);
+        });
+        waldur.edit(OFFERING, |d| {
+            let t = d.teams.get_mut("e0000000000000000000000000000001").unwrap();
+            t.push(serde_json::from_value(member("cat")).unwrap());
+        });
+        for _ in 0..100 {
+            wake.wake(Wake::Resource {
+                offering: OFFERING.into(),
+                resource: "e0000000000000000000000000000001".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let state = slurm.state();
+        assert!(state
+            .associations
+            .contains_key(&AssocKey::new("a_one", "cat", "")));
+        assert!(
+            !state.associations.contains_key(&ann_three),
+            "outside the scope: left to the full pass"
+        );
+        tokio::time::sleep(Duration::from_secs(300)).await;
+        assert!(slurm.state().associations.contains_key(&ann_three));
+        stop_tx.send(()).unwrap();
+    };
+    let stop = async {
+        let _ = stop_rx.await;
+    };
+    let (exit, ()) = tokio::join!(daemon.run(stop, wakes), script);
+    let passes = passes.lock().unwrap();
+    // The full pass at 0:00, one scoped pass for the burst of 100, the full pass at 5:00.
+    assert_eq!(exit.passes, 3, "{passes:#?}");
+    let scoped: Vec<bool> = passes
+        .iter()
+        .map(|p| p["groups"][0]["scoped"].as_bool().unwrap())
+        .collect();
+    assert_eq!(scoped, [false, true, false]);
+    assert_eq!(
+        passes[1]["groups"][0]["planned"]["create"], 1,
+        "{:#}",
+        passes[1]
+    );
+}

@@ -19,6 +19,7 @@
 //!   - `validate/components.rs`: `backend_components` and their `target_components`;
 //!   - `validate/storage.rs`: the storage keys of `backend_settings` (homes, home quotas,
 //!     project directories), sizes in the provider's unit;
+//!   - `validate/events.rs`: the event-stream keys (`stomp_*`, `websocket_use_tls`);
 //!   - `validate/tests.rs`: tests of the whole load;
 //! - [`types`]: the validated [`Config`] and its parts;
 //! - [`secret`]: [`Secret`], which holds an API token and never prints its value.

@@ -34,6 +34,11 @@ pub struct RawOffering {
     pub reporting_backend: Leaf,
     pub username_management_backend: Leaf,
     pub stomp_enabled: Leaf,
+    pub stomp_membership_sync_enabled: Leaf,
+    pub stomp_ws_host: Leaf,
+    pub stomp_ws_port: Leaf,
+    pub stomp_ws_path: Leaf,
+    pub websocket_use_tls: Leaf,
     pub backend_settings: Option<Spanned<RawBackendSettings>>,
     pub backend_components: Option<Spanned<IndexMap<String, Spanned<RawComponent>>>>,
 }

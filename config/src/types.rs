@@ -118,9 +118,43 @@ pub struct Offering {
     pub slurm: SlurmSettings,
     /// Component type (= TRES name in passthrough mode) to its settings, in file order.
     pub components: IndexMap<String, Component>,
+    /// Waldur's event stream (`stomp_*`, `websocket_use_tls`).
+    pub events: Events,
     /// Settings of the file this agent does not act on and whose absence of effect
     /// changes what SLURM ends up holding (the plan says so at its top).
     pub ignored: Vec<String>,
+}
+
+/// Where and whether to listen to Waldur's STOMP-over-WebSocket events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Events {
+    /// `stomp_enabled`: `agent run` listens, and events wake the reconcile.
+    pub enabled: bool,
+    /// `stomp_membership_sync_enabled` (default on): also subscribe to membership and
+    /// resource events (`user_role`, `resource`, `offering_user`, ...). Off: only orders
+    /// (and periodic limits) arrive as events; memberships wait for the cycle.
+    pub membership: bool,
+    /// `stomp_ws_host`, or the host of `waldur_api_url`.
+    pub host: String,
+    /// `stomp_ws_port`, or the Python agent's default: 443 when `verify_ssl`, else 80.
+    pub port: u16,
+    /// `stomp_ws_path`, default `/rmqws-stomp` (RabbitMQ's own is `/ws`).
+    pub path: String,
+    /// `websocket_use_tls` (default true): `wss://`.
+    pub tls: bool,
+}
+
+impl Events {
+    /// `ws[s]://host:port/path`.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls { "wss" } else { "ws" };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        format!("{scheme}://{host}:{}{}", self.port, self.path)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,4 +1,5 @@
-//! Reads one offering's documents from a live Waldur.
+//! Reads one offering's documents from a live Waldur: all of them ([`fetch_docs`]), or
+//! those of the part an event names ([`fetch_scoped`], [`order_resource`]).
 //!
 //! Every list is read whole (all pages, counted against `X-Result-Count`); any failed or
 //! partial read fails the offering's fetch, so a Waldur outage can never look like
@@ -10,8 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::{ClientError, WaldurClient};
+use crate::scope::DocScope;
 use crate::waldur::{
-    hex, Offering, Order, OrderState, Resource, TeamMember, UserUsageLimit, WaldurDocs,
+    checked_uuid, hex, Offering, Order, OrderState, Resource, TeamMember, UserUsageLimit,
+    WaldurDocs,
 };
 
 /// Resource states the agent acts on: live ones and those with an order in flight.
@@ -77,36 +80,186 @@ pub async fn fetch_docs(
     options: FetchOptions,
 ) -> Result<WaldurDocs, FetchError> {
     let off = hex(offering_uuid);
-    let offering_path = format!("/api/marketplace-provider-offerings/{off}/");
-    let resources_query: Vec<(&str, String)> = std::iter::once(("offering_uuid", off.clone()))
+    let (offering, resources, orders) = tokio::try_join!(
+        read_offering(client, &off),
+        read_resources(client, &off, &[]),
+        read_orders(client, &off, &[]),
+    )?;
+    complete(client, offering, resources, orders, options).await
+}
+
+/// The documents of one scope of an offering: the offering itself, the scope's resources
+/// (in the states a full read lists, or named by one of their open orders) and any other
+/// resource claiming one of their accounts, their orders, teams and per-user limits — the
+/// same documents a full read has for them, so the builder makes the same desired state
+/// for them.
+pub async fn fetch_scoped(
+    client: &WaldurClient,
+    offering_uuid: &str,
+    scope: &DocScope,
+    options: FetchOptions,
+) -> Result<WaldurDocs, FetchError> {
+    let off = hex(offering_uuid);
+    let (offering, resources, orders) = match scope {
+        DocScope::Project(project) => {
+            let filter = [("project_uuid", project.clone())];
+            tokio::try_join!(
+                read_offering(client, &off),
+                read_resources(client, &off, &filter),
+                read_orders(client, &off, &filter),
+            )?
+        }
+        DocScope::Resource(resource) => {
+            let filter = [("resource_uuid", resource.clone())];
+            let (offering, resource, orders) = tokio::try_join!(
+                read_offering(client, &off),
+                read_resource(client, &off, resource),
+                read_orders(client, &off, &filter),
+            )?;
+            // As the list would: live states, or named by an open order.
+            let listed = resource
+                .filter(|r| RESOURCE_STATES.contains(&r.state.as_str()) || !orders.is_empty());
+            (offering, listed.into_iter().collect(), orders)
+        }
+    };
+    let resources = with_claimants(client, &off, resources).await?;
+    complete(client, offering, resources, orders, options).await
+}
+
+/// Every other resource of the offering with the same `backend_id` as one in scope: a
+/// full read would see both and leave the account alone as claimed twice, so a scoped
+/// read must see them too.
+async fn with_claimants(
+    client: &WaldurClient,
+    off: &str,
+    mut resources: Vec<Resource>,
+) -> Result<Vec<Resource>, FetchError> {
+    let backend_ids: BTreeSet<String> = resources
+        .iter()
+        .filter_map(|r| r.backend_id().map(str::to_string))
+        .collect();
+    let found: Vec<Vec<Resource>> = stream::iter(backend_ids)
+        .map(|b| async move { read_resources(client, off, &[("backend_id", b)]).await })
+        .buffer_unordered(8)
+        .try_collect()
+        .await?;
+    for r in found.into_iter().flatten() {
+        if !resources.iter().any(|have| hex(&have.uuid) == hex(&r.uuid)) {
+            resources.push(r);
+        }
+    }
+    Ok(resources)
+}
+
+/// The order an `order` event names: its resource (hex), when it is this offering's.
+pub async fn order_resource(
+    client: &WaldurClient,
+    offering_uuid: &str,
+    order_uuid: &str,
+) -> Result<Option<String>, FetchError> {
+    let path = format!("/api/marketplace-orders/{}/", hex(order_uuid));
+    let what = || FetchError::new(format!("order {}", hex(order_uuid)));
+    let doc: serde_json::Value = match client.get(&path, &[]).await {
+        Ok(v) => v,
+        Err(e) if e.status() == Some(404) => return Ok(None),
+        Err(e) => return Err(what()(e)),
+    };
+    let of_offering = doc
+        .get("offering_uuid")
+        .and_then(|v| v.as_str())
+        .and_then(checked_uuid);
+    if of_offering.as_deref() != Some(hex(offering_uuid).as_str()) {
+        return Ok(None);
+    }
+    Ok(doc
+        .get("marketplace_resource_uuid")
+        .and_then(|v| v.as_str())
+        .and_then(checked_uuid))
+}
+
+async fn read_offering(client: &WaldurClient, off: &str) -> Result<Offering, FetchError> {
+    client
+        .get::<Offering>(&format!("/api/marketplace-provider-offerings/{off}/"), &[])
+        .await
+        .map_err(FetchError::new(format!("offering {off}")))
+}
+
+/// The offering's resources in the states the agent acts on, narrowed by `filter`.
+async fn read_resources(
+    client: &WaldurClient,
+    off: &str,
+    filter: &[(&str, String)],
+) -> Result<Vec<Resource>, FetchError> {
+    let query: Vec<(&str, String)> = std::iter::once(("offering_uuid", off.to_string()))
+        .chain(filter.iter().cloned())
         .chain(RESOURCE_STATES.iter().map(|s| ("state", s.to_string())))
         .chain(RESOURCE_FIELDS.iter().map(|f| ("field", f.to_string())))
         .collect();
-    let orders_query: Vec<(&str, String)> = std::iter::once(("offering_uuid", off.clone()))
+    client
+        .list::<Resource>("/api/marketplace-provider-resources/", &query)
+        .await
+        .map_err(FetchError::new(format!("resources of offering {off}")))
+}
+
+/// One resource, if Waldur has it and it belongs to the offering.
+async fn read_resource(
+    client: &WaldurClient,
+    off: &str,
+    uuid: &str,
+) -> Result<Option<Resource>, FetchError> {
+    let path = format!("/api/marketplace-provider-resources/{uuid}/");
+    let query: Vec<(&str, String)> = RESOURCE_FIELDS
+        .iter()
+        .chain(&["offering_uuid"])
+        .map(|f| ("field", f.to_string()))
+        .collect();
+    let what = || FetchError::new(format!("resource {uuid}"));
+    let doc: serde_json::Value = match client.get(&path, &query).await {
+        Ok(v) => v,
+        Err(e) if e.status() == Some(404) => return Ok(None),
+        Err(e) => return Err(what()(e)),
+    };
+    let of_offering = doc
+        .get("offering_uuid")
+        .and_then(|v| v.as_str())
+        .and_then(checked_uuid);
+    if of_offering.as_deref() != Some(off) {
+        return Ok(None);
+    }
+    serde_json::from_value(doc).map(Some).map_err(|e| {
+        what()(ClientError::Decode {
+            method: "GET".into(),
+            path,
+            message: e.to_string(),
+        })
+    })
+}
+
+async fn read_orders(
+    client: &WaldurClient,
+    off: &str,
+    filter: &[(&str, String)],
+) -> Result<Vec<Order>, FetchError> {
+    let query: Vec<(&str, String)> = std::iter::once(("offering_uuid", off.to_string()))
+        .chain(filter.iter().cloned())
         .chain(OrderState::DRIVEN.iter().map(|s| ("state", s.to_string())))
         .collect();
-    let (offering, mut resources, orders) = tokio::try_join!(
-        async {
-            client
-                .get::<Offering>(&offering_path, &[])
-                .await
-                .map_err(FetchError::new(format!("offering {off}")))
-        },
-        async {
-            client
-                .list::<Resource>("/api/marketplace-provider-resources/", &resources_query)
-                .await
-                .map_err(FetchError::new(format!("resources of offering {off}")))
-        },
-        async {
-            client
-                .list::<Order>("/api/marketplace-orders/", &orders_query)
-                .await
-                .map_err(FetchError::new(format!("orders of offering {off}")))
-        },
-    )?;
-    resources.extend(resources_named_by_orders(client, &resources, &orders).await?);
+    client
+        .list::<Order>("/api/marketplace-orders/", &query)
+        .await
+        .map_err(FetchError::new(format!("orders of offering {off}")))
+}
 
+/// Resources named by orders, teams and per-user limits: the reads that follow from the
+/// resources and orders.
+async fn complete(
+    client: &WaldurClient,
+    offering: Offering,
+    mut resources: Vec<Resource>,
+    orders: Vec<Order>,
+    options: FetchOptions,
+) -> Result<WaldurDocs, FetchError> {
+    resources.extend(resources_named_by_orders(client, &resources, &orders).await?);
     let teams = teams(client, &resources).await?;
     let user_limits = if options.user_limits {
         Some(user_limits(client, &resources).await?)

@@ -3,8 +3,11 @@
 //!
 //! - [`waldur`]: the Waldur documents the agent reads (offering, resources, teams, orders),
 //!   in the real API's JSON shapes, with the fields the agent relies on required;
-//! - [`client`]: the Waldur REST client (token, pagination, retries, readable errors);
-//! - [`fetch`]: reads one offering's documents from a live Waldur;
+//! - [`client`]: the Waldur REST client (token, pagination, retries, readable errors), and
+//!   the agent-registration calls of the event stream (`client::agents`);
+//! - [`fetch`]: reads one offering's documents from a live Waldur, whole or for one scope;
+//! - [`scope`]: the part of an offering an event names ([`scope::DocScope`]), and the
+//!   same cut made on documents in memory;
 //! - [`snapshot`]: loads the same documents from a recorded snapshot directory;
 //! - [`limits`]: Waldur limits -> SLURM TRES-minutes (unit factors, usage-type fixed
 //!   limits, prepaid months, component mapping);
@@ -20,6 +23,7 @@ pub mod build;
 pub mod client;
 pub mod fetch;
 pub mod limits;
+pub mod scope;
 pub mod snapshot;
 pub mod storage;
 pub mod usage_plan;

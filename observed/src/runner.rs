@@ -118,6 +118,7 @@ impl Runner {
                 let _ = pipe.shutdown().await;
             });
         }
+        let started = std::time::Instant::now();
         let output = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await
             .map_err(|_| RunError::Timeout {
@@ -128,6 +129,7 @@ impl Runner {
                 command: command.clone(),
                 message: e.to_string(),
             })?;
+        tracing::debug!(%command, status = output.status.code(), elapsed = ?started.elapsed(), "slurm");
         Ok(RunOutput {
             status: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -17,6 +17,7 @@
 //! - [`commands`]: builds the exact sacctmgr/scancel argv vectors.
 //! - [`fresh`]: free names for new allocations (`NAME-1` ..), adopting an earlier attempt.
 //! - [`diff`]: compares the snapshots and produces the ordered [`plan::Plan`], pass by pass.
+//! - [`scope`]: scoped plans: what an event's pass reads, and what it may change.
 //! - [`render`]: human text, a copy-pasteable shell script, sacctmgr stdin sessions.
 //! - [`escape`]: the one escaping layer for text shown to terminals, logs and scripts.
 //! - [`simulate`]: applies a plan to an observed snapshot in memory (tests and dry checks).
@@ -31,6 +32,7 @@ pub mod fresh;
 pub mod names;
 pub mod plan;
 pub mod render;
+pub mod scope;
 pub mod simulate;
 pub mod state;
 pub mod storage;

@@ -20,6 +20,7 @@ pub fn context(cluster: &str) -> PlanContext {
         cancel_jobs: true,
         cancel_jobs_on_partition_change: false,
         fallback_default_account: Some("root".into()),
+        scope: None,
     }
 }
 

@@ -1,6 +1,6 @@
 //! `agent run`: the daemon on the live systems as a service: stopped by SIGTERM or
-//! Ctrl-C, reloaded by SIGHUP, logging every pass, serving its endpoints (not with
-//! `--once`).
+//! Ctrl-C, reloaded by SIGHUP, logging every pass, serving its endpoints; with
+//! `stomp_enabled`, event listeners wake it (neither endpoints nor events with `--once`).
 
 use std::process::ExitCode;
 
@@ -9,6 +9,7 @@ use std::sync::Arc;
 use anyhow::Result;
 use waldur_slurm_agent::cycle::Pass;
 use waldur_slurm_agent::daemon::{self, SystemClock};
+use waldur_slurm_agent::events;
 use waldur_slurm_agent::executor::Status;
 use waldur_slurm_agent::http::{self, Monitor};
 use waldur_slurm_agent::notify::Notifier;
@@ -63,15 +64,34 @@ pub async fn run(
         selection: target.offering.clone(),
         once,
         allow_mass_delete,
-        monitor,
+        monitor: monitor.clone(),
         notifier: Notifier::from_env(),
         log: &log_pass,
         clock: &SystemClock,
         tune: &|_| {},
     };
-    // The event listener will hold the sending half.
-    let (_wake, wakes) = daemon::wake_channel();
+    let (wake, wakes) = daemon::wake_channel();
+    // Event listeners wake the daemon; they never stop it, and end with it. They keep the
+    // event settings of the file they started with (a reload does not restart them).
+    let listeners = match &inv.clients {
+        Some(clients) if !once => {
+            let m = monitor.clone();
+            let on_stream: events::OnStream =
+                Arc::new(move |offering: &str, up: bool| m.set_stomp(offering, up));
+            events::spawn(
+                &inv.config,
+                target.offering.as_deref(),
+                clients,
+                &wake,
+                on_stream,
+            )
+        }
+        _ => Vec::new(),
+    };
     let exit = service.run(inv, control, wakes).await;
+    for l in listeners {
+        l.abort();
+    }
     signals.abort();
     let _ = server_stop.send(());
     if let Some(server) = server {
@@ -153,6 +173,7 @@ fn log_pass(pass: &Pass, sides: &waldur_slurm_agent::sides::Sides) {
     tracing::info!(
         waldur_requests = counts.waldur_requests,
         processes = ?counts.processes,
+        scoped = pass.groups.iter().any(|g| g.scoped),
         "round finished"
     );
 }

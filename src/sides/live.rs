@@ -9,11 +9,13 @@ use std::sync::Arc;
 use agent_config::{Config, Offering};
 use agent_desired::client::{ClientError, ClientSettings, RequestStats, WaldurClient};
 use agent_desired::fetch::{self, FetchOptions};
+use agent_desired::scope::DocScope;
 use agent_desired::WaldurDocs;
 use agent_observed::answers::{classify, is_noop, FailureClass};
 use agent_observed::{RunError, Runner};
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::plan::{Change, Command};
+use agent_reconcile::scope::Scope;
 use agent_reconcile::storage::{Lookup, PathState, StorageDesired, StorageObserved};
 use agent_reconcile::{render, Observed};
 use anyhow::Context;
@@ -96,6 +98,32 @@ impl WaldurReads for LiveWaldur {
             fetch::fetch_docs(client, &offering.uuid, FetchOptions::default())
                 .await
                 .with_context(|| format!("offering {:?}", offering.name))
+        }
+        .boxed()
+    }
+
+    fn scoped_docs<'a>(
+        &'a self,
+        offering: &'a Offering,
+        scope: &'a DocScope,
+    ) -> BoxFuture<'a, anyhow::Result<WaldurDocs>> {
+        async move {
+            let client = self.clients.of(offering)?;
+            fetch::fetch_scoped(client, &offering.uuid, scope, FetchOptions::default())
+                .await
+                .with_context(|| format!("offering {:?}", offering.name))
+        }
+        .boxed()
+    }
+
+    fn order_resource<'a>(
+        &'a self,
+        offering: &'a Offering,
+        order: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        async move {
+            let client = self.clients.of(offering)?;
+            Ok(fetch::order_resource(client, &offering.uuid, order).await?)
         }
         .boxed()
     }
@@ -190,6 +218,19 @@ impl SlurmReads for LiveSlurm {
             agent_observed::observe(&self.runner, target)
                 .await
                 .context("reading SLURM")
+        }
+        .boxed()
+    }
+
+    fn observe_scoped<'a>(
+        &'a self,
+        target: &'a SlurmTarget,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, anyhow::Result<Observed>> {
+        async move {
+            agent_observed::observe_scoped(&self.runner, target, scope)
+                .await
+                .context("reading SLURM (scoped)")
         }
         .boxed()
     }

@@ -18,13 +18,16 @@ use std::sync::Arc;
 
 use agent_config::Offering;
 use agent_desired::client::RequestStats;
+use agent_desired::scope::DocScope;
 use agent_desired::WaldurDocs;
 use agent_observed::answers::FailureClass;
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::plan::Change;
+use agent_reconcile::scope::Scope;
 use agent_reconcile::storage::{StorageDesired, StorageObserved};
 use agent_reconcile::Observed;
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use serde_json::Value;
 
 /// A write that did not happen, classified so the executor knows what follows from it.
@@ -47,6 +50,23 @@ impl Failure {
 pub trait WaldurReads: Send + Sync {
     /// Every document of one offering, read whole.
     fn docs<'a>(&'a self, offering: &'a Offering) -> BoxFuture<'a, anyhow::Result<WaldurDocs>>;
+    /// The documents of one scope of an offering (an event's pass): by default the whole
+    /// read, cut down the way a scoped read of a live Waldur is.
+    fn scoped_docs<'a>(
+        &'a self,
+        offering: &'a Offering,
+        scope: &'a DocScope,
+    ) -> BoxFuture<'a, anyhow::Result<WaldurDocs>> {
+        async move { Ok(self.docs(offering).await?.narrow(scope)) }.boxed()
+    }
+    /// The resource (UUID hex) an order names, when the order is the offering's.
+    fn order_resource<'a>(
+        &'a self,
+        offering: &'a Offering,
+        order: &'a str,
+    ) -> BoxFuture<'a, anyhow::Result<Option<String>>> {
+        async move { Ok(self.docs(offering).await?.order_resource(order)) }.boxed()
+    }
     /// A live read that fails leaves its offering out of the cycle; a recorded snapshot
     /// that cannot be read is a usage error that stops the command.
     fn is_live(&self) -> bool;
@@ -85,6 +105,14 @@ pub trait WaldurWrites: Send + Sync {
 /// Where the observed state comes from.
 pub trait SlurmReads: Send + Sync {
     fn observe<'a>(&'a self, target: &'a SlurmTarget) -> BoxFuture<'a, anyhow::Result<Observed>>;
+    /// What a scoped pass needs to see (by default the whole read, cut down).
+    fn observe_scoped<'a>(
+        &'a self,
+        target: &'a SlurmTarget,
+        scope: &'a Scope,
+    ) -> BoxFuture<'a, anyhow::Result<Observed>> {
+        async move { Ok(scope.restrict(&self.observe(target).await?)) }.boxed()
+    }
     /// SLURM processes run so far, per program.
     fn processes(&self) -> BTreeMap<String, u64> {
         BTreeMap::new()

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod events;
 pub mod waldur;
 
 use std::process::{Command, Output};
@@ -70,6 +71,21 @@ pub fn cleanup(prefix: &str) {
             ]);
         }
     }
+    // Users of the prefix left elsewhere (sacctmgr adds a DefaultAccount's association too).
+    let users: Vec<String> = sacctmgr(&["-P", "-n", "show", "user", "format=User"])
+        .lines()
+        .filter(|u| u.starts_with(prefix))
+        .map(str::to_string)
+        .collect();
+    if !users.is_empty() {
+        sacctmgr(&[
+            "-i",
+            "remove",
+            "user",
+            "where",
+            &format!("name={}", users.join(",")),
+        ]);
+    }
     for _ in 0..3 {
         for row in assoc_rows(prefix) {
             let acct = row.split('|').next().unwrap();
@@ -90,4 +106,19 @@ pub fn write_script(path: &std::path::Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// The test broker (`scripts/rabbitmq/start-rabbitmq.sh`'s env.sh sourced): required under
+/// `CI=true`, otherwise its absence skips the test.
+pub fn broker_available() -> bool {
+    if std::env::var_os("RABBITMQ_MGMT_URL").is_some()
+        && std::env::var_os("RABBITMQ_WEB_STOMP_PORT").is_some()
+    {
+        return true;
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("CI=true but RABBITMQ_MGMT_URL/RABBITMQ_WEB_STOMP_PORT are not set: start the test broker (scripts/rabbitmq/start-rabbitmq.sh) and source its env.sh");
+    }
+    eprintln!("skipping: no test broker (RABBITMQ_MGMT_URL unset)");
+    false
 }

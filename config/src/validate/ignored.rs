@@ -64,8 +64,6 @@ const TOP: &[Ignored] = &[
 const OFFERING: &[Ignored] = &[
     Ignored { key: "membership_sync_backend", when: When::Unset, effect: "unset, the Python agent would leave this offering's members, pause/downscale QoS and per-user limits alone; this agent manages them all the same (set it to slurm to silence this)", affects_slurm: true },
     Ignored { key: "username_management_backend", when: When::Not("base"), effect: "usernames are never generated (only `base` is supported)", affects_slurm: false },
-    Ignored { key: "stomp_enabled", when: When::Enabled, effect: "events are not listened to yet; changes wait for the next cycle_interval", affects_slurm: false },
-    Ignored { key: "stomp_membership_sync_enabled", when: When::Present, effect: "events are not listened to yet", affects_slurm: false },
     Ignored { key: "resource_import_enabled", when: When::Enabled, effect: "unmanaged SLURM accounts are not offered to Waldur for import", affects_slurm: false },
     Ignored { key: "username_reconciliation_enabled", when: When::Enabled, effect: "username reconciliation is a federation feature this agent does not have", affects_slurm: false },
     Ignored { key: "oidc_token_url", when: When::Present, effect: "OIDC is not supported; the API token is used", affects_slurm: false },

@@ -12,6 +12,7 @@ use leaves::line_of;
 mod agent;
 mod backend;
 mod components;
+mod events;
 mod ignored;
 mod leaves;
 mod offering;

@@ -74,7 +74,7 @@ impl Validator<'_> {
         let order_processing = enabled(&raw.order_processing_backend, "order_processing_backend");
         let membership_sync = enabled(&raw.membership_sync_backend, "membership_sync_backend");
         let reporting = enabled(&raw.reporting_backend, "reporting_backend");
-        let _ = self.bool(&raw.stomp_enabled, &format!("{p}.stomp_enabled"), false);
+        let events = self.events(&raw, p, &api_url, verify_ssl, membership_sync);
         let _ = self.string(
             &raw.username_management_backend,
             &format!("{p}.username_management_backend"),
@@ -92,6 +92,7 @@ impl Validator<'_> {
             reporting,
             slurm,
             components,
+            events,
             ignored: Vec::new(),
         })
     }

@@ -126,7 +126,7 @@ fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
     let text = GOOD
         .replace(
             "    membership_sync_backend: \"slurm\"\n",
-            "    stomp_enabled: true\n",
+            "    mqtt_enabled: true\n",
         )
         .replace(
             "      enable_user_homedir_account_creation: false\n",
@@ -140,7 +140,7 @@ fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
     let paths: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
     for expected in [
         "offerings[0].membership_sync_backend",
-        "offerings[0].stomp_enabled",
+        "offerings[0].mqtt_enabled",
         "offerings[0].backend_settings.ldap",
         "offerings[0].backend_components",
     ] {
@@ -152,10 +152,7 @@ fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
     assert!(!paths.iter().any(|p| p.contains("qos_management")));
     let loud = &loaded.config.offerings[0].ignored;
     assert!(loud.iter().any(|l| l.contains("ldap")), "{loud:?}");
-    assert!(
-        !loud.iter().any(|l| l.contains("stomp_enabled")),
-        "{loud:?}"
-    );
+    assert!(!loud.iter().any(|l| l.contains("mqtt_enabled")), "{loud:?}");
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! The Waldur REST client: token auth, `Link` pagination, bounded concurrency, retries
 //! with backoff for transient failures only, readable errors, and request counting
 //! (attempts, and their answers and latency in [`stats`], for `/metrics`).
+//! [`agents`]: the registration calls of the event stream (identity, queues).
 //!
 //! The token is held as a [`Secret`] and only ever placed in a header marked sensitive;
 //! errors and logs name the method and path, never headers.
 
+pub mod agents;
 mod error;
 mod pagination;
 mod retry;

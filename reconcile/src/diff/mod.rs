@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::commands::SlurmTarget;
 use crate::names::{self, NameKind};
 use crate::plan::{Address, Change, Diagnostic, Phase, Plan};
+use crate::scope::Scope;
 use crate::state::{Desired, Observed, Tier};
 
 /// Settings that shape the commands, not the state.
@@ -46,6 +47,9 @@ pub struct PlanContext {
     pub cancel_jobs_on_partition_change: bool,
     /// Preferred new default account when a user's default account goes away.
     pub fallback_default_account: Option<String>,
+    /// A scoped plan ([`crate::scope`]): SLURM was read for these accounts only, so
+    /// only they change, nothing is deleted and no unmanaged child is reported.
+    pub scope: Option<Scope>,
 }
 
 /// Plans the changes that make `observed` look like `desired`.
@@ -69,11 +73,18 @@ pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
     let specs = p.effective_specs();
     p.plan_accounts(&specs);
     p.plan_associations();
-    p.plan_tombstones();
+    if ctx.scope.is_some() {
+        p.defer_tombstones();
+    } else {
+        p.plan_tombstones();
+    }
     p.plan_default_account_moves();
-    p.report_unmanaged(&specs);
+    if ctx.scope.is_none() {
+        p.report_unmanaged(&specs);
+    }
     p.plan_storage();
     p.plan_waldur_calls();
+    p.keep_in_scope();
     p.finish()
 }
 
@@ -155,6 +166,53 @@ impl Planner<'_> {
     fn exists_or_planned(&self, account: &str) -> bool {
         self.observed.accounts.contains_key(account)
             || (self.desired.accounts.contains_key(account) && !self.blocked.contains(account))
+    }
+
+    /// A scoped plan: terminated accounts wait for the full pass (which sees every child
+    /// and decides on the project account too); their orders' calls are held until then.
+    fn defer_tombstones(&mut self) {
+        for stone in self.desired.tombstones.values() {
+            if self.observed.accounts.contains_key(&stone.account)
+                && !self.desired.accounts.contains_key(&stone.account)
+            {
+                self.blocked.insert(stone.account.clone());
+                self.diagnostics.push(Diagnostic::info(
+                    "deletion_deferred",
+                    format!(
+                        "{}: account {} is removed by the next full pass",
+                        stone.reason.text, stone.account
+                    ),
+                ));
+            }
+        }
+    }
+
+    /// A scoped plan keeps only changes on the accounts it read, and the Waldur calls
+    /// whose SLURM changes all stayed. (By construction nothing falls out; this holds the
+    /// line should a pass ever plan beyond what was read.)
+    fn keep_in_scope(&mut self) {
+        let Some(scope) = &self.ctx.scope else { return };
+        let outside: BTreeSet<Address> = self
+            .changes
+            .iter()
+            .map(|(_, c)| &c.address)
+            .filter(|a| a.account().is_some_and(|acc| !scope.accounts.contains(acc)))
+            .cloned()
+            .collect();
+        if outside.is_empty() {
+            return;
+        }
+        self.changes.retain(|(_, c)| {
+            !outside.contains(&c.address) && !c.depends_on.iter().any(|d| outside.contains(d))
+        });
+        self.diagnostics.push(Diagnostic::error(
+            "outside_scope",
+            format!(
+                "a scoped plan left out {} change(s) outside what it read ({}); the next full pass plans them",
+                outside.len(),
+                outside.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+        ));
     }
 
     fn finish(mut self) -> Plan {

@@ -3,7 +3,8 @@
 //! Every `cycle_interval` it reconciles every selected cluster group (and plans it
 //! again to verify); a wake-up ("offering X changed", sent by the event listener) reconciles the
 //! groups of the offerings named, after a short debounce so a burst of wake-ups is one
-//! pass; a pass that left a retryable failure (database busy, Waldur 5xx, an unreadable
+//! pass — or, when a wake-up names one project, resource or order, only that part of the
+//! offering (see [`wake`]); a pass that left a retryable failure (database busy, Waldur 5xx, an unreadable
 //! offering) is requeued for those groups with exponential backoff instead of waiting a
 //! whole interval. Every `report_interval` it submits usage. After each round it writes
 //! the time to the heartbeat file. A shutdown stops it between rounds, never in the
@@ -20,8 +21,13 @@ use std::time::Duration;
 
 use agent_config::{ApplyMode, Config};
 use jiff::Timestamp;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
+
+mod wake;
+
+use wake::Scope;
+pub use wake::{wake_channel, Wake, WakeHandle, Wakes};
 
 use crate::cycle::{self, Pass, PassOptions};
 use crate::groups::{self, Group};
@@ -59,33 +65,6 @@ impl<F: Fn(&Pass) + Sync> Observer for F {
     }
 }
 
-/// What a wake-up asks to reconcile now.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wake {
-    /// Every selected group (a forced full pass).
-    All,
-    /// The groups of this offering (UUID, 32 hex digits).
-    Offering(String),
-}
-
-/// Sends wake-ups to a running daemon; cheap to clone.
-#[derive(Clone)]
-pub struct WakeHandle(mpsc::UnboundedSender<Wake>);
-
-impl WakeHandle {
-    /// Asks for a pass soon; ignored once the daemon has stopped.
-    pub fn wake(&self, wake: Wake) {
-        let _ = self.0.send(wake);
-    }
-}
-
-pub type Wakes = mpsc::UnboundedReceiver<Wake>;
-
-pub fn wake_channel() -> (WakeHandle, Wakes) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (WakeHandle(tx), rx)
-}
-
 /// How the loop is paced and what it may do.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -119,7 +98,7 @@ impl Settings {
             apply_mode: a.apply_mode,
             allow_mass_delete: false,
             selection: None,
-            debounce: Duration::from_millis(200),
+            debounce: Duration::from_millis(50),
             requeue_after: Duration::from_secs(10),
             report_usage: true,
             once: false,
@@ -134,32 +113,6 @@ pub struct Exit {
     pub passes: usize,
     /// Problems left by the last round.
     pub last_problems: usize,
-}
-
-/// What a pass covers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Scope {
-    All,
-    Offerings(BTreeSet<String>),
-}
-
-impl Scope {
-    fn add(&mut self, wake: Wake) {
-        match (self, wake) {
-            (Scope::All, _) => {}
-            (s, Wake::All) => *s = Scope::All,
-            (Scope::Offerings(set), Wake::Offering(o)) => {
-                set.insert(o);
-            }
-        }
-    }
-
-    fn covers(&self, group: &Group) -> bool {
-        match self {
-            Scope::All => true,
-            Scope::Offerings(set) => group.offerings.iter().any(|o| set.contains(&o.uuid)),
-        }
-    }
 }
 
 /// Everything a daemon run works with.
@@ -228,7 +181,7 @@ impl Daemon<'_> {
                         groups = again.len(),
                         "retryable failures; trying again sooner"
                     );
-                    retry = Some((at.min(next_full), Scope::Offerings(again)));
+                    retry = Some((at.min(next_full), Scope::offerings(again)));
                     delay = (delay * 2).min(s.cycle_interval);
                 }
             }
@@ -259,7 +212,7 @@ impl Daemon<'_> {
                 _ = tokio::time::sleep_until(wake_at) => {}
                 _ = stop.changed() => {}
                 Some(wake) = wakes.recv() => {
-                    let mut scope = Scope::Offerings(BTreeSet::new());
+                    let mut scope = Scope::default();
                     scope.add(wake);
                     // A burst of wake-ups is one pass.
                     let until = Instant::now() + s.debounce;
@@ -285,6 +238,7 @@ impl Daemon<'_> {
                     Vec::new()
                 }
             };
+        let groups = scope.narrow(groups, self.sides).await;
         let observer = self.observer;
         let step = move |_: usize, _: usize| observer.step();
         let options = PassOptions {
