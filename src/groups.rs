@@ -3,6 +3,9 @@
 //! two. A group's desired state merges its offerings'; its observed state is one read.
 
 use agent_config::{Config, Offering};
+use agent_desired::periodic::Received;
+use agent_desired::waldur::hex;
+use agent_desired::{BuildContext, WaldurDocs};
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::{Desired, Observed, PlanContext};
 use anyhow::{bail, Result};
@@ -78,7 +81,8 @@ impl Group<'_> {
                     if !o.order_processing {
                         docs.orders.clear();
                     }
-                    desired.merge(agent_desired::build(o, &docs));
+                    let ctx = build_context(o, &docs, sides);
+                    desired.merge(agent_desired::build_with(o, &docs, &ctx));
                 }
                 // A snapshot that cannot be read is a usage error: stop.
                 Err(e) if !sides.waldur.is_live() => return Err(e),
@@ -88,8 +92,46 @@ impl Group<'_> {
         Ok(GroupDesired { desired, failures })
     }
 
-    /// The observed state of the group's cluster.
+    /// The observed state of the group's cluster, with the agent's record of the RawUsage
+    /// resets it made there (`None` when it cannot be read: no reset is then planned).
     pub async fn observed(&self, sides: &Sides) -> Result<Observed> {
-        sides.slurm.observe(&self.target).await
+        let mut observed = sides.slurm.observe(&self.target).await?;
+        observed.raw_usage_resets = match sides.periodic.resets.done(&observed.cluster) {
+            Ok(done) => Some(done),
+            Err(e) => {
+                tracing::error!("{e:#}; no RawUsage reset is planned");
+                None
+            }
+        };
+        Ok(observed)
     }
+}
+
+/// The clock and, for an offering a periodic policy manages, the settings stored for
+/// each of its resources.
+fn build_context(o: &Offering, docs: &WaldurDocs, sides: &Sides) -> BuildContext {
+    let clock = &sides.periodic.clock;
+    let mut ctx = BuildContext {
+        month: Some(clock.month()),
+        stored: Default::default(),
+    };
+    if !o.slurm.periodic_limits.enabled || docs.policies.is_empty() {
+        return ctx;
+    }
+    for r in &docs.resources {
+        let uuid = hex(&r.uuid);
+        let entry = match sides.periodic.settings.stored(&uuid) {
+            Ok(None) => continue,
+            Ok(Some(stored)) => match clock.month_of(&stored.received_at) {
+                Some(month) => Ok(Received { stored, month }),
+                None => Err(format!(
+                    "received_at {:?} is not an RFC 3339 time",
+                    agent_reconcile::escape::text(&stored.received_at)
+                )),
+            },
+            Err(e) => Err(format!("{e:#}")),
+        };
+        ctx.stored.insert(uuid, entry);
+    }
+    ctx
 }

@@ -10,6 +10,7 @@
 //! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;
 //! - [`diagnose`]: one account, SLURM next to Waldur, as a diff with its fix commands;
 //! - [`state`]: what outlives a process (`agent.state_dir`): writer locks, the last read's size;
+//! - [`periodic`]: the stored periodic settings, the RawUsage reset record, the policy clock;
 //! - [`usage`]: usage from sacct submitted to Waldur per billing month.
 //!
 //! Where the coming features go: docs/architecture.md.
@@ -19,6 +20,7 @@ pub mod daemon;
 pub mod diagnose;
 pub mod executor;
 pub mod groups;
+pub mod periodic;
 pub mod settings;
 pub mod sides;
 pub mod state;

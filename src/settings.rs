@@ -10,6 +10,7 @@ use agent_observed::Runner;
 use anyhow::{Context, Result};
 
 use crate::groups::{self, Group};
+use crate::periodic::{Clock, Periodic};
 use crate::sides::live::{LiveSlurm, LiveWaldur, WaldurClients};
 use crate::sides::snapshot::{SnapshotSlurm, SnapshotWaldur};
 use crate::sides::Sides;
@@ -73,8 +74,11 @@ impl Invocation {
     }
 }
 
-/// The live sides, or the recorded ones `sources` names.
+/// The live sides, or the recorded ones `sources` names. The periodic records are read
+/// from `agent.state_dir` either way (plans show what a reconcile would do).
 pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
+    let clock = Clock::system(&config.timezone)?;
+    let periodic = Periodic::files(&config.agent.state_dir, clock.clone());
     let live_slurm = || {
         let slurm = Arc::new(LiveSlurm {
             runner: Arc::new(Runner::new(config.agent.command_timeout)),
@@ -87,6 +91,7 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
             waldur_writes: None,
             slurm: Arc::new(SnapshotSlurm { dir: dir.clone() }),
             slurm_writes: None,
+            periodic,
         },
         (None, Some(dir)) => {
             let (reads, writes) = live_slurm();
@@ -95,18 +100,20 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<Sides> {
                 waldur_writes: None,
                 slurm: reads,
                 slurm_writes: Some(writes),
+                periodic,
             }
         }
         (None, None) => {
             let clients =
                 Arc::new(WaldurClients::new(config).context("setting up the Waldur client")?);
-            let waldur = Arc::new(LiveWaldur { clients });
+            let waldur = Arc::new(LiveWaldur { clients, clock });
             let (reads, writes) = live_slurm();
             Sides {
                 waldur: waldur.clone(),
                 waldur_writes: Some(waldur),
                 slurm: reads,
                 slurm_writes: Some(writes),
+                periodic,
             }
         }
     })

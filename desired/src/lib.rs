@@ -8,7 +8,10 @@
 //! - [`snapshot`]: loads the same documents from a recorded snapshot directory;
 //! - [`limits`]: Waldur limits -> SLURM TRES-minutes (unit factors, usage-type fixed
 //!   limits, prepaid months, component mapping);
-//! - [`build`](mod@build): the pure function from documents + config to [`agent_reconcile::Desired`];
+//! - [`periodic`]: Waldur's periodic usage policies: periods, parameters, Mastermind's
+//!   computation, the published settings as stored;
+//! - [`build`](mod@build): the pure function from documents + config (+ clock and stored
+//!   periodic settings) to [`agent_reconcile::Desired`];
 //! - [`amount`]: SLURM usage -> Waldur amounts (two-place decimals held exactly);
 //! - [`usage_plan`]: what to post for one resource and billing period, against what
 //!   Waldur already holds (only differences; decreases are anomalies).
@@ -18,9 +21,10 @@ pub mod build;
 pub mod client;
 pub mod fetch;
 pub mod limits;
+pub mod periodic;
 pub mod snapshot;
 pub mod usage_plan;
 pub mod waldur;
 
-pub use build::build;
+pub use build::{build, build_with, BuildContext};
 pub use waldur::WaldurDocs;

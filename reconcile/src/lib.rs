@@ -9,6 +9,8 @@
 //! - [`tres`]: TRES maps (`cpu=10,mem=600G`) parsed into MB-based integers and rendered back.
 //! - [`explain`]: reasons (why a change is planned) and diagnostics (what else to know).
 //! - [`state`]: the two snapshots, [`state::Desired`] and [`state::Observed`].
+//! - [`periodic`]: Waldur's periodic policy per account (fairshare, owned limit entries,
+//!   RawUsage reset, result report) as desired state.
 //! - [`address`]: what a change is about (`account/…`, `association/…`, `user/…`, `waldur/…`).
 //! - [`plan`]: the plan model (changes, commands, reasons, diagnostics) serialised as JSON.
 //! - [`commands`]: builds the exact sacctmgr/scancel argv vectors.
@@ -26,6 +28,7 @@ pub mod escape;
 pub mod explain;
 pub mod fresh;
 pub mod names;
+pub mod periodic;
 pub mod plan;
 pub mod render;
 pub mod simulate;

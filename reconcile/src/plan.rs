@@ -11,7 +11,7 @@ pub use crate::explain::{Diagnostic, Reason, Severity};
 use crate::state::{AccountField, AccountValues, AssocKey, ObservedAssoc, Value};
 
 /// Version of the JSON plan format.
-pub const FORMAT_VERSION: &str = "1.0";
+pub const FORMAT_VERSION: &str = "1.1";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -79,6 +79,11 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<serde_json::Value>,
     },
+    /// A JSON POST to slurm-emulator's API (periodic settings in emulator mode).
+    Emulator {
+        url: String,
+        body: serde_json::Value,
+    },
 }
 
 impl Command {
@@ -103,6 +108,8 @@ pub enum Effect {
     AssocUpdate(AssocKey, crate::tres::TresMap),
     AssocDelete(AssocKey),
     DefaultAccount(String, String),
+    /// RawUsage reset of (account, period): recorded, since SLURM cannot show it.
+    RawUsageReset(String, String),
 }
 
 /// One planned change of one object.
@@ -122,6 +129,11 @@ pub struct Change {
     /// failures): marks the Waldur order erred with SLURM's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<Command>,
+    /// A Waldur call reporting what its dependencies did (`report-command-result`): sent
+    /// whether they applied or not, with `success`, `error_message` and
+    /// `commands_executed` of its body replaced by the outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reports_outcome: bool,
     #[serde(skip)]
     #[schemars(skip)]
     pub effect: Effect,
@@ -141,6 +153,7 @@ impl Change {
             depends_on: Vec::new(),
             commands: Vec::new(),
             on_failure: None,
+            reports_outcome: false,
             effect,
         }
     }
@@ -171,6 +184,11 @@ impl Change {
 
     pub fn on_failure(mut self, command: Option<Command>) -> Self {
         self.on_failure = command;
+        self
+    }
+
+    pub fn reports_outcome(mut self) -> Self {
+        self.reports_outcome = true;
         self
     }
 }

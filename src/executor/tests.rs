@@ -81,6 +81,7 @@ impl Setup {
             waldur: waldur.then_some(&self.waldur as _),
             progress: None,
             expose_error_details: true,
+            resets: None,
         };
         executor
             .apply(&plan, mode, || async { Ok(self.plan()) })
@@ -234,6 +235,7 @@ async fn a_batch_that_cannot_be_verified_is_unknown_not_done() {
         waldur: Some(&s.waldur),
         progress: None,
         expose_error_details: true,
+        resets: None,
     };
     let outcome = executor
         .apply(&plan, ApplyMode::Batch, || async {
@@ -298,6 +300,7 @@ async fn batch_leftovers_are_limited_to_the_plan_that_was_shown() {
         waldur: Some(&s.waldur),
         progress: None,
         expose_error_details: true,
+        resets: None,
     };
     executor
         .apply(&plan, ApplyMode::Batch, || async {

@@ -76,13 +76,21 @@ impl WaldurClients {
 /// Waldur, live.
 pub struct LiveWaldur {
     pub clients: Arc<WaldurClients>,
+    /// Which month periodic policies count in (their previous period's usage is read).
+    pub clock: crate::periodic::Clock,
 }
 
 impl WaldurReads for LiveWaldur {
     fn docs<'a>(&'a self, offering: &'a Offering) -> BoxFuture<'a, anyhow::Result<WaldurDocs>> {
         async move {
             let client = self.clients.of(offering)?;
-            fetch::fetch_docs(client, &offering.uuid, FetchOptions::default())
+            let pl = &offering.slurm.periodic_limits;
+            let options = FetchOptions {
+                periodic_month: pl.enabled.then(|| self.clock.month()),
+                limit_type: pl.limit_type,
+                ..FetchOptions::default()
+            };
+            fetch::fetch_docs(client, &offering.uuid, options)
                 .await
                 .with_context(|| format!("offering {:?}", offering.name))
         }
@@ -170,15 +178,18 @@ impl SlurmReads for LiveSlurm {
 impl SlurmWrites for LiveSlurm {
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), Failure>> {
         async move {
-            for cmd in &change.commands {
-                let Command::Slurm { argv, best_effort } = cmd else {
-                    continue;
+            for (i, cmd) in change.commands.iter().enumerate() {
+                let (result, best_effort) = match cmd {
+                    Command::Slurm { argv, best_effort } => (self.run(argv).await, *best_effort),
+                    Command::Emulator { url, body } => (super::emulator::post(url, body).await, false),
+                    Command::Waldur { .. } => continue,
                 };
-                if let Err(failure) = self.run(argv).await {
-                    if *best_effort {
+                if let Err(mut failure) = result {
+                    if best_effort {
                         tracing::warn!(change = %change.address, message = %failure.message, "best-effort command failed; continuing");
                         continue;
                     }
+                    failure.ran = Some(i + 1);
                     return Err(failure);
                 }
             }
@@ -199,6 +210,7 @@ impl SlurmWrites for LiveSlurm {
                 c.commands.iter().all(|cmd| match cmd {
                     Command::Slurm { argv, .. } => render::session_safe(argv),
                     Command::Waldur { .. } => true,
+                    Command::Emulator { .. } => false,
                 })
             };
             for change in changes.iter().filter(expressible) {
@@ -216,7 +228,7 @@ impl SlurmWrites for LiveSlurm {
                             sacctmgr.get_or_insert_with(|| argv[0].clone());
                             lines.push(argv.as_slice());
                         }
-                        Command::Waldur { .. } => {}
+                        Command::Waldur { .. } | Command::Emulator { .. } => {}
                     }
                 }
             }

@@ -5,8 +5,13 @@
 //!
 //! - [`live`]: Waldur over HTTP, SLURM through sacctmgr (the only writers in production);
 //! - [`snapshot`]: both sides read from recorded files;
-//! - [`memory`]: both sides held in memory, applying what is written (tests).
+//! - [`memory`]: both sides held in memory, applying what is written (tests);
+//! - [`emulator`]: slurm-emulator's periodic-settings API (periodic limits in emulator mode).
+//!
+//! Beside them, [`Sides::periodic`]: the stored periodic settings, the reset record and the
+//! clock periodic policies count in.
 
+pub mod emulator;
 pub mod live;
 pub mod memory;
 pub mod snapshot;
@@ -28,6 +33,8 @@ use serde_json::Value;
 pub struct Failure {
     pub class: FailureClass,
     pub message: String,
+    /// How many of the change's commands ran, the failed one included (`None`: not known).
+    pub ran: Option<usize>,
 }
 
 impl Failure {
@@ -35,6 +42,7 @@ impl Failure {
         Failure {
             class,
             message: message.into(),
+            ran: None,
         }
     }
 }
@@ -89,6 +97,7 @@ pub struct Sides {
     pub waldur_writes: Option<Arc<dyn WaldurWrites>>,
     pub slurm: Arc<dyn SlurmReads>,
     pub slurm_writes: Option<Arc<dyn SlurmWrites>>,
+    pub periodic: crate::periodic::Periodic,
 }
 
 impl Sides {

@@ -124,12 +124,18 @@ fn durations_parse() {
 #[test]
 fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
     let text = GOOD
-        .replace("    membership_sync_backend: \"slurm\"\n", "    stomp_enabled: true\n")
+        .replace(
+            "    membership_sync_backend: \"slurm\"\n",
+            "    stomp_enabled: true\n",
+        )
         .replace(
             "      enable_user_homedir_account_creation: false\n",
             "      ldap: {uri: \"ldap://x\"}\n      qos_management: {enabled: false}\n",
         )
-        .replace("        label: \"RAM\"", "        label: \"RAM\"\n        min_value: 1");
+        .replace(
+            "        label: \"RAM\"",
+            "        label: \"RAM\"\n        min_value: 1",
+        );
     let loaded = load_str("c.yaml", &text, None, None).unwrap();
     let paths: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
     for expected in [
@@ -145,5 +151,51 @@ fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
     assert!(!paths.iter().any(|p| p.contains("qos_management")));
     let loud = &loaded.config.offerings[0].ignored;
     assert!(loud.iter().any(|l| l.contains("ldap")), "{loud:?}");
-    assert!(!loud.iter().any(|l| l.contains("stomp_enabled")), "{loud:?}");
+    assert!(
+        !loud.iter().any(|l| l.contains("stomp_enabled")),
+        "{loud:?}"
+    );
+}
+
+#[test]
+fn periodic_limits_are_read_and_older_keys_named() {
+    let with = |block: &str| {
+        GOOD.replace(
+            "      qos_paused: \"paused\"\n",
+            &format!("      qos_paused: \"paused\"\n      periodic_limits:\n{block}"),
+        )
+    };
+    let text = with(
+        "        enabled: true\n        emulator_mode: true\n        emulator_base_url: \"http://127.0.0.1:8080\"\n        limit_type: MaxTRESMins\n        grace_ratio: 0.2\n        bogus: 1\n",
+    );
+    let loaded = load_str("c.yaml", &text, None, None).unwrap();
+    let pl = &loaded.config.offerings[0].slurm.periodic_limits;
+    assert!(pl.enabled && pl.emulator_mode);
+    assert_eq!(pl.emulator_base_url, "http://127.0.0.1:8080");
+    assert_eq!(pl.limit_type, LimitType::MaxTresMins);
+    let paths: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
+    let pp = "offerings[0].backend_settings.periodic_limits";
+    assert!(
+        paths.contains(&format!("{pp}.grace_ratio").as_str()),
+        "{paths:?}"
+    );
+    assert!(paths.contains(&format!("{pp}.bogus").as_str()), "{paths:?}");
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.ends_with(".enabled") || p.ends_with("emulator_mode")),
+        "{paths:?}"
+    );
+    assert!(loaded.config.offerings[0].ignored.is_empty());
+    let bad = with("        enabled: true\n        emulator_base_url: \"localhost:8080\"\n");
+    let err = load_str("c.yaml", &bad, None, None).err().expect("invalid");
+    assert!(err.to_string().contains("emulator_base_url"), "{err}");
+    let off = load_str("c.yaml", GOOD, None, None).unwrap();
+    assert_eq!(
+        off.config.offerings[0]
+            .slurm
+            .periodic_limits
+            .emulator_base_url,
+        DEFAULT_EMULATOR_URL
+    );
 }

@@ -21,6 +21,13 @@ impl Validator<'_> {
                         &format!("{p}.backend_settings"),
                         known::BACKEND_SETTINGS,
                     );
+                    if let Some(Value::Object(pl)) = bs.get("periodic_limits") {
+                        self.unknown_in(
+                            pl,
+                            &format!("{p}.backend_settings.periodic_limits"),
+                            known::PERIODIC_LIMITS,
+                        );
+                    }
                 }
                 if let Some(Value::Object(comps)) = o.get("backend_components") {
                     for (name, c) in comps {

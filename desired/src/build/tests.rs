@@ -58,6 +58,8 @@ fn docs(resources: Vec<Resource>, orders: Vec<Order>) -> WaldurDocs {
         teams,
         orders,
         user_limits: None,
+        policies: vec![],
+        usages: Default::default(),
     }
 }
 

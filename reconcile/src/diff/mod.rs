@@ -16,6 +16,8 @@
 //! - [`accounts`]: account creations and updates, and unmanaged children reported;
 //! - [`associations`]: user associations added, updated and removed;
 //! - [`deletions`]: terminated accounts removed, default accounts moved off removals;
+//! - [`periodic`]: the fields Waldur's periodic policy owns, the RawUsage reset once per
+//!   period, and the result report;
 //! - [`waldur_calls`]: the Waldur calls that report the SLURM outcome.
 
 mod accounts;
@@ -23,6 +25,7 @@ mod associations;
 mod capabilities;
 mod deletions;
 mod ownership;
+mod periodic;
 mod waldur_calls;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,6 +67,7 @@ pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
     p.check_ownership();
     let specs = p.effective_specs();
     p.plan_accounts(&specs);
+    p.plan_periodic();
     p.plan_associations();
     p.plan_tombstones();
     p.plan_default_account_moves();
