@@ -20,6 +20,8 @@
 //! The executor never decides what to change: the plan carries every argv and request.
 
 mod ledger;
+#[cfg(test)]
+mod periodic_tests;
 mod report;
 #[cfg(test)]
 mod tests;

@@ -128,4 +128,6 @@ impl Builder<'_> {
 }
 
 #[cfg(test)]
+mod periodic_tests;
+#[cfg(test)]
 mod tests;
