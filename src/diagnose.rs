@@ -1,6 +1,9 @@
 //! `agent diagnose ACCOUNT`: what SLURM holds for one account next to what Waldur says it
 //! should hold, as a unified diff, with the commands that would fix it (the plan's
-//! changes for that account) and every diagnostic that names it.
+//! changes for that account) and every diagnostic that names it; for an account a
+//! periodic policy manages, the policy and each value it expects ([`periodic`]).
+
+mod periodic;
 
 use std::fmt::Write;
 
@@ -81,6 +84,8 @@ pub fn explain(account: &str, desired: &Desired, observed: &Observed, plan: &Pla
                 .header("actual (SLURM)", "expected (Waldur)")
         );
     }
+
+    out.push_str(&periodic::section(account, desired, observed, plan));
 
     let changes: Vec<_> = plan
         .changes

@@ -256,7 +256,7 @@ impl Builder<'_> {
                     k.clone(),
                     Wanted {
                         value: *v,
-                        why: format!("{} as Waldur published it", unit(t)),
+                        why: format!("{} as Waldur published them", unit(t)),
                     },
                 )
             })
@@ -357,7 +357,7 @@ impl Builder<'_> {
                     k.clone(),
                     Wanted {
                         value: *v,
-                        why: format!("{} {why}", unit(t)),
+                        why: format!("{why} {}", unit(t)),
                     },
                 )
             })
@@ -408,7 +408,7 @@ impl Builder<'_> {
             lines.push((
                 format!("unit of {name}"),
                 format!(
-                    "Waldur {} ; unit_factor {} in this config{}",
+                    "Waldur {}, unit_factor {} in this config{}",
                     c.measured_unit,
                     c.unit_factor,
                     if c.unit_factor == 60.0 {

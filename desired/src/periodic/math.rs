@@ -100,13 +100,19 @@ fn totals(
 
 fn total_why(p: &PolicyParams, t: &ComponentTotal) -> String {
     match (p.carryover, t.previous_usage) {
-        (Carryover::Capped(f), Some(used)) => format!(
-            "{} + carry-over {} (unused {} of the previous period's {} used, capped at {f}%) = {} h",
+        (Carryover::Capped(f), Some(used)) if t.carryover > 0.0 => format!(
+            "{} + {} carried over ({} unused of {} in the previous period, {} used; at most {f}%) = {} h",
             num(t.base),
             num(t.carryover),
             num((t.base - used).max(0.0)),
+            num(t.base),
             num(used),
             num(t.total)
+        ),
+        (Carryover::Capped(_), Some(used)) => format!(
+            "{} h ({} used in the previous period: nothing to carry over)",
+            num(t.base),
+            num(used)
         ),
         (Carryover::Decay { half_life_days }, Some(used)) => format!(
             "{} + max(0, {} - {} used × 2^(-{}/{})) = {} h",

@@ -79,10 +79,10 @@ impl PeriodKind {
     /// Words for plans and diagnose.
     pub fn describe(self) -> &'static str {
         match self {
-            PeriodKind::Total => "total (one period, never renewed)",
+            PeriodKind::Total => "total (never renewed)",
             PeriodKind::Month => "monthly",
-            PeriodKind::Quarter => "quarterly (3 months)",
-            PeriodKind::Year => "annual (12 months)",
+            PeriodKind::Quarter => "quarterly",
+            PeriodKind::Year => "annual",
         }
     }
 
