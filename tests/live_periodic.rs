@@ -6,49 +6,10 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use agent_desired::periodic::{Period, PeriodKind, StoredSettings};
 use fake_waldur::{RunningFake, Seed};
 use serde_json::{json, Value};
+use support::periodic::*;
 use support::*;
-use waldur_slurm_agent::periodic::{Clock, FileSettings};
-
-const OFFERING: &str = "f0000000000000000000000000000002";
-const PROJECT: &str = "b0000000000000000000000000000002";
-const RESOURCE: &str = "e0000000000000000000000000000002";
-const POLICY: &str = "91ab0000000000000000000000000002";
-const TOKEN: &str = "tok-periodic-never-printed";
-
-/// One offering with a live resource `<prefix>a_alloc` of these limits (hours), its
-/// policy, and component usage in the previous quarter.
-fn seed(prefix: &str, limits: Value, policy: Value, usage: &[(&str, &str)]) -> Seed {
-    let previous = Period::of(PeriodKind::Quarter, Clock::system("UTC").unwrap().month())
-        .previous()
-        .unwrap()
-        .months()[0]
-        .billing_period();
-    let usages: Vec<Value> = usage
-        .iter()
-        .map(|(t, u)| json!({"resource": RESOURCE, "type": t, "billing_period": previous, "usage": u}))
-        .collect();
-    let mut policy_doc = json!({"uuid": POLICY, "offering": OFFERING, "actions": "request_slurm_resource_downscaling"});
-    for (k, v) in policy.as_object().unwrap() {
-        policy_doc[k] = v.clone();
-    }
-    serde_json::from_value(json!({
-        "users": [{"uuid": "a0000000000000000000000000000099", "username": "agent", "is_staff": true, "token": TOKEN}],
-        "customers": [{"uuid": "c0000000000000000000000000000002", "name": "Physics", "slug": "cust"}],
-        "projects": [{"uuid": PROJECT, "name": "Quarks", "slug": "proj", "customer": "c0000000000000000000000000000002"}],
-        "offerings": [{"uuid": OFFERING, "name": "Cluster", "customer": "c0000000000000000000000000000002",
-                       "components": [{"type": "cpu", "measured_unit": "Hours", "billing_type": "limit"},
-                                      {"type": "mem", "measured_unit": "GB-Hours", "billing_type": "limit"},
-                                      {"type": "node", "measured_unit": "Node-hours", "billing_type": "limit"}]}],
-        "resources": [{"uuid": RESOURCE, "name": "Alloc", "slug": "alloc", "offering": OFFERING, "project": PROJECT,
-                       "backend_id": format!("{prefix}a_alloc"), "limits": limits, "backend_metadata": {"qos": "normal"}}],
-        "component_usages": usages,
-        "periodic_policies": [policy_doc],
-    }))
-    .expect("seed parses")
-}
 
 struct Env {
     _rt: tokio::runtime::Runtime,
@@ -68,35 +29,14 @@ impl Env {
         let fake = rt.block_on(fake_waldur::spawn(seed));
         let dir = tempfile::tempdir().unwrap();
         let bin = logging_sacctmgr(dir.path());
-        let config = format!(
-            r#"
-timezone: UTC
-offerings:
-  - name: cluster
-    waldur_api_url: {url}
-    waldur_api_token: {TOKEN}
-    waldur_offering_uuid: "{OFFERING}"
-    backend_type: slurm
-    order_processing_backend: slurm
-    membership_sync_backend: slurm
-    backend_settings:
-      cluster_name: testcluster
-      slurm_bin_path: "{bin}"
-      default_account: root
-      customer_prefix: {prefix}c_
-      project_prefix: {prefix}p_
-      allocation_prefix: {prefix}a_
-      periodic_limits: {{enabled: true}}
-    backend_components:
-      cpu: {{measured_unit: Hours, unit_factor: 60, accounting_type: limit, label: CPU}}
-      mem: {{measured_unit: GB-Hours, unit_factor: 60, accounting_type: limit, label: RAM}}
-      node: {{measured_unit: Node-hours, unit_factor: 60, accounting_type: limit, label: Node}}
-agent:
-  state_dir: {state}
-"#,
-            url = fake.base_url,
-            bin = bin.display(),
-            state = dir.path().join("state").display()
+        let state = dir.path().join("state");
+        let config = config(
+            &fake.base_url,
+            prefix,
+            "testcluster",
+            &bin.display().to_string(),
+            "{enabled: true}",
+            &state.display().to_string(),
         );
         std::fs::write(dir.path().join("config.yaml"), config).unwrap();
         Env {
@@ -166,18 +106,13 @@ agent:
             .collect()
     }
 
-    fn store(&self) -> FileSettings {
-        FileSettings::new(&self.dir.path().join("state"))
-    }
-
-    /// Stores a `resource_periodic_limits` message as the listener does, received now.
     fn publish(&self, timestamp: &str, settings: Value) {
-        let message = json!({"resource_uuid": RESOURCE, "backend_id": self.account, "offering_uuid": OFFERING,
-                             "policy_uuid": POLICY, "action": "apply_periodic_settings",
-                             "timestamp": timestamp, "settings": settings});
-        let now = jiff::Timestamp::now().to_string();
-        let stored = StoredSettings::from_message(&message, &now).unwrap();
-        self.store().put(&stored).unwrap();
+        publish(
+            &self.dir.path().join("state"),
+            &self.account,
+            timestamp,
+            settings,
+        );
     }
 
     fn waldur_limits(&self) -> Value {

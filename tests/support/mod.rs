@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod periodic;
+
 use std::process::{Command, Output};
 use std::sync::Mutex;
 
