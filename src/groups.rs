@@ -96,6 +96,15 @@ impl Group<'_> {
     /// resets it made there (`None` when it cannot be read: no reset is then planned).
     pub async fn observed(&self, sides: &Sides) -> Result<Observed> {
         let mut observed = sides.slurm.observe(&self.target).await?;
+        let periodic = self
+            .offerings
+            .iter()
+            .any(|o| o.slurm.periodic_limits.enabled);
+        if !periodic {
+            // Nothing can ask for a reset: no need to read the record.
+            observed.raw_usage_resets = Some(Default::default());
+            return Ok(observed);
+        }
         observed.raw_usage_resets = match sides.periodic.resets.done(&observed.cluster) {
             Ok(done) => Some(done),
             Err(e) => {

@@ -107,19 +107,35 @@ impl World {
         }
     }
 
+    /// One pass, verified, with nothing left.
     async fn pass(&self, now: &str) -> Pass {
+        let pass = self.run(now, true).await;
+        assert_eq!(pass.problems(true), 0, "{}", pass.summary());
+        pass
+    }
+
+    async fn run(&self, now: &str, verify: bool) -> Pass {
         let groups = groups::groups(&self.config, None).unwrap();
         let options = PassOptions {
             apply: true,
             mode: agent_config::ApplyMode::PerChange,
             allow_mass_delete: false,
-            verify: true,
+            verify,
             progress: None,
             state: None,
         };
-        let pass = cycle::reconcile(&self.config, &self.sides(now), &groups, &options).await;
-        assert_eq!(pass.problems(true), 0, "{}", pass.summary());
-        pass
+        cycle::reconcile(&self.config, &self.sides(now), &groups, &options).await
+    }
+
+    /// A Q1 message asking for a reset (received at `received`), whose reset fails once.
+    fn reset_failing_once(&self, timestamp: &str, received: &str) {
+        self.publish(timestamp, received, json!({"reset_raw_usage": true}));
+        self.slurm.fail(
+            "raw_usage/a_x/2026-Q1",
+            FailureClass::Retryable,
+            "Database is busy",
+            1,
+        );
     }
 
     /// Stores a message as the listener would, received at `received`.
@@ -241,37 +257,11 @@ async fn resets_happen_once_per_period_across_restarts_messages_and_period_chang
     assert_eq!(reset_reports, 2);
 }
 
-impl World {
-    /// One pass that may fail; not verified (the next pass is the check).
-    async fn try_pass(&self, now: &str) -> Pass {
-        let groups = groups::groups(&self.config, None).unwrap();
-        let options = PassOptions {
-            apply: true,
-            mode: agent_config::ApplyMode::PerChange,
-            allow_mass_delete: false,
-            verify: false,
-            progress: None,
-            state: None,
-        };
-        cycle::reconcile(&self.config, &self.sides(now), &groups, &options).await
-    }
-}
-
 #[tokio::test]
 async fn a_failed_reset_is_reported_and_retried_in_the_same_period() {
     let w = World::new();
-    w.publish(
-        "2026-03-31T00:10:00",
-        "2026-03-31T00:10:01Z",
-        json!({"reset_raw_usage": true}),
-    );
-    w.slurm.fail(
-        "raw_usage/a_x/2026-Q1",
-        FailureClass::Retryable,
-        "Database is busy",
-        1,
-    );
-    let pass = w.try_pass("2026-03-31T00:15:00Z").await;
+    w.reset_failing_once("2026-03-31T00:10:00", "2026-03-31T00:10:01Z");
+    let pass = w.run("2026-03-31T00:15:00Z", false).await;
     assert_eq!(pass.groups[0].tally().failed_retryable, 1);
     let report = w.reports().last().cloned().unwrap();
     assert_eq!(report["success"], false);
@@ -290,18 +280,8 @@ async fn a_failed_reset_is_reported_and_retried_in_the_same_period() {
 #[tokio::test]
 async fn a_reset_of_an_old_period_is_never_applied_in_a_new_one() {
     let w = World::new();
-    w.publish(
-        "2026-03-31T23:00:00",
-        "2026-03-31T23:00:01Z",
-        json!({"reset_raw_usage": true}),
-    );
-    w.slurm.fail(
-        "raw_usage/a_x/2026-Q1",
-        FailureClass::Retryable,
-        "Database is busy",
-        1,
-    );
-    w.try_pass("2026-03-31T23:30:00Z").await;
+    w.reset_failing_once("2026-03-31T23:00:00", "2026-03-31T23:00:01Z");
+    w.run("2026-03-31T23:30:00Z", false).await;
     assert!(w.applied("raw_usage/").is_empty());
     // The quarter ends before the next try: Q1's reset is dropped; Q2's is made once
     // (the stored message is from Q1, so the period did change).

@@ -31,6 +31,14 @@ fn grp(fairshare: Option<u32>, limits: &[(&str, u64)]) -> PeriodicSpec {
     periodic(ACCOUNT, AccountField::GrpTresMins, fairshare, limits)
 }
 
+fn reset(period: &str, needs_earlier_reset: bool) -> Option<ResetRequest> {
+    Some(ResetRequest {
+        period: period.into(),
+        needs_earlier_reset,
+        why: "test".into(),
+    })
+}
+
 fn run(d: &Desired, o: &Observed) -> Plan {
     plan(d, o, &testkit::context("c1"))
 }
@@ -113,11 +121,7 @@ fn no_number_shown_for_fairshare_or_no_limits_means_write() {
 #[test]
 fn a_reset_is_planned_once_per_period() {
     let mut spec = grp(Some(666), &[("billing", 119400)]);
-    spec.reset = Some(ResetRequest {
-        period: "2026-Q2".into(),
-        needs_earlier_reset: false,
-        why: "test".into(),
-    });
+    spec.reset = reset("2026-Q2", false);
     let (d, mut o) = world(spec, Shares::Value(666), "billing=119400");
     let p = run(&d, &o);
     assert_eq!(writes(&p), ["RawUsage=0"]);
@@ -144,11 +148,7 @@ fn a_reset_is_planned_once_per_period() {
 #[test]
 fn a_computed_reset_needs_an_earlier_one() {
     let mut spec = grp(Some(666), &[]);
-    spec.reset = Some(ResetRequest {
-        period: "2026-Q2".into(),
-        needs_earlier_reset: true,
-        why: "test".into(),
-    });
+    spec.reset = reset("2026-Q2", true);
     let (d, mut o) = world(spec, Shares::Value(666), "");
     let p = run(&d, &o);
     assert!(p.is_empty());
@@ -195,11 +195,7 @@ fn max_tres_mins_and_grp_tres_policies() {
 #[test]
 fn the_report_follows_the_changes_and_lists_their_commands() {
     let mut spec = grp(Some(666), &[("billing", 72000)]);
-    spec.reset = Some(ResetRequest {
-        period: "2026-04".into(),
-        needs_earlier_reset: false,
-        why: "test".into(),
-    });
+    spec.reset = reset("2026-04", false);
     let (d, o) = world(spec, Shares::Value(500), "");
     let p = run(&d, &o);
     let report = p.changes.last().unwrap();

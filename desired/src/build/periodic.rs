@@ -244,28 +244,18 @@ impl Builder<'_> {
                 format!("the periodic settings of {account} say fairshare 0, which is never applied (Mastermind's formula gives at least 1); its fairshare is left as it is"),
             ));
         }
-        spec.fairshare = p.fairshare.map(|value| Wanted {
-            value,
-            why: "as Waldur published it".into(),
-        });
-        spec.limits = p
-            .limits
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.clone(),
-                    Wanted {
-                        value: *v,
-                        why: format!("{} as Waldur published them", unit(t)),
-                    },
-                )
-            })
-            .collect();
-        spec.reset = p.reset_raw_usage.then(|| ResetRequest {
-            period: period.to_string(),
-            needs_earlier_reset: false,
-            why: "Waldur's message asks for it (reset_raw_usage)".into(),
-        });
+        let published = format!("{} as Waldur published them", unit(t));
+        fill(
+            &mut spec,
+            p.fairshare
+                .map(|n| (n, "as Waldur published it".to_string())),
+            p.limits.iter().map(|(k, v)| (k, *v, published.clone())),
+            p.reset_raw_usage.then(|| ResetRequest {
+                period: period.to_string(),
+                needs_earlier_reset: false,
+                why: "Waldur's message asks for it (reset_raw_usage)".into(),
+            }),
+        );
         Some(spec)
     }
 
@@ -342,33 +332,25 @@ impl Builder<'_> {
             ),
         );
         let mut spec = self.spec(r, account, &params.uuid, t, source);
-        spec.fairshare = u32::try_from(computed.fairshare)
-            .ok()
-            .filter(|n| *n > 0)
-            .map(|value| Wanted {
-                value,
-                why: computed.fairshare_why.clone(),
-            });
-        spec.limits = computed
-            .limits
-            .iter()
-            .map(|(k, (v, why))| {
-                (
-                    k.clone(),
-                    Wanted {
-                        value: *v,
-                        why: format!("{why} {}", unit(t)),
-                    },
-                )
-            })
-            .collect();
-        spec.reset = params.raw_usage_reset.then(|| ResetRequest {
+        let reset = params.raw_usage_reset.then(|| ResetRequest {
             period: period.to_string(),
             // Stored settings of an earlier period show Waldur manages this account and
             // the message for this one is missing: the period did change.
             needs_earlier_reset: stale.is_none(),
             why: "the policy resets raw usage once per period (raw_usage_reset)".into(),
         });
+        fill(
+            &mut spec,
+            u32::try_from(computed.fairshare)
+                .ok()
+                .filter(|n| *n > 0)
+                .map(|n| (n, computed.fairshare_why.clone())),
+            computed
+                .limits
+                .iter()
+                .map(|(k, (v, why))| (k, *v, format!("{why} {}", unit(t)))),
+            reset,
+        );
         spec.policy.push(("thresholds".into(), format!(
             "qos_threshold {}={}, grace_limit {}={} (informational: QoS follows the resource's paused/downscaled flags)",
             computed.qos_threshold.0, computed.qos_threshold.1, computed.grace_limit.0, computed.grace_limit.1
@@ -421,4 +403,18 @@ impl Builder<'_> {
         }
         lines
     }
+}
+
+/// Puts the values into a spec.
+fn fill<'a>(
+    spec: &mut PeriodicSpec,
+    fairshare: Option<(u32, String)>,
+    limits: impl Iterator<Item = (&'a String, u64, String)>,
+    reset: Option<ResetRequest>,
+) {
+    spec.fairshare = fairshare.map(|(value, why)| Wanted { value, why });
+    spec.limits = limits
+        .map(|(k, value, why)| (k.clone(), Wanted { value, why }))
+        .collect();
+    spec.reset = reset;
 }

@@ -65,6 +65,17 @@ fn ctx(stored: Option<(serde_json::Value, u32)>) -> BuildContext {
     c
 }
 
+fn has(d: &Desired, code: &str) -> bool {
+    d.diagnostics.iter().any(|x| x.code == code)
+}
+
+/// Whether the order path writes GrpTRESMins of the allocation.
+fn order_limits(d: &Desired) -> bool {
+    d.accounts["hpc_alloc"]
+        .fields
+        .contains_key(&AccountField::GrpTresMins)
+}
+
 fn values(d: &Desired) -> (Option<u32>, BTreeMap<String, u64>) {
     let spec = &d.periodic["hpc_alloc"];
     (
@@ -101,10 +112,8 @@ fn without_stored_settings_the_policy_is_computed_and_owns_grp_tres_mins() {
         (reset.period.as_str(), reset.needs_earlier_reset),
         ("2026-Q2", true)
     );
-    assert!(!d.accounts["hpc_alloc"]
-        .fields
-        .contains_key(&AccountField::GrpTresMins));
-    assert!(d.diagnostics.iter().any(|x| x.code == "periodic_policy"));
+    assert!(!order_limits(&d));
+    assert!(has(&d, "periodic_policy"));
     assert_eq!(spec.report.as_ref().unwrap().policy, POLICY);
     assert!(spec
         .policy
@@ -157,9 +166,7 @@ fn a_max_tres_mins_policy_leaves_grp_tres_mins_to_the_orders() {
         AccountField::MaxTresMins
     );
     assert!(d.periodic["hpc_alloc"].reset.is_none());
-    assert!(d.accounts["hpc_alloc"]
-        .fields
-        .contains_key(&AccountField::GrpTresMins));
+    assert!(order_limits(&d));
 }
 
 #[test]
@@ -168,23 +175,16 @@ fn no_policy_means_order_limits_an_unusable_one_means_none() {
     plain.policies.clear();
     let d = build_with(&enabled("GrpTRESMins"), &plain, &ctx(None));
     assert!(d.periodic.is_empty());
-    assert!(d.accounts["hpc_alloc"]
-        .fields
-        .contains_key(&AccountField::GrpTresMins));
-    assert!(d.diagnostics.iter().any(|x| x.code == "no_periodic_policy"));
+    assert!(order_limits(&d));
+    assert!(has(&d, "no_periodic_policy"));
     let d = build_with(
         &enabled("GrpTRESMins"),
         &policy_docs(json!({"limit_type": "Bogus"})),
         &ctx(None),
     );
     assert!(d.periodic.is_empty());
-    assert!(!d.accounts["hpc_alloc"]
-        .fields
-        .contains_key(&AccountField::GrpTresMins));
-    assert!(d
-        .diagnostics
-        .iter()
-        .any(|x| x.code == "invalid_periodic_policy"));
+    assert!(!order_limits(&d));
+    assert!(has(&d, "invalid_periodic_policy"));
     // Not enabled: the policy is not Waldur's to apply here.
     let d = build_with(&config_with(""), &policy_docs(json!({})), &ctx(None));
     assert!(d.periodic.is_empty());
@@ -198,18 +198,10 @@ fn stored_settings_for_another_account_or_unreadable_are_not_used() {
     }
     let d = build_with(&enabled("GrpTRESMins"), &policy_docs(json!({})), &c);
     assert_eq!(values(&d).0, Some(1166));
-    assert!(d
-        .diagnostics
-        .iter()
-        .any(|x| x.code == "stored_settings_other_account"));
+    assert!(has(&d, "stored_settings_other_account"));
     c.stored.insert(RES.into(), Err("parsing: bad".into()));
     let d = build_with(&enabled("GrpTRESMins"), &policy_docs(json!({})), &c);
     assert!(d.periodic.is_empty());
-    assert!(!d.accounts["hpc_alloc"]
-        .fields
-        .contains_key(&AccountField::GrpTresMins));
-    assert!(d
-        .diagnostics
-        .iter()
-        .any(|x| x.code == "unreadable_stored_settings"));
+    assert!(!order_limits(&d));
+    assert!(has(&d, "unreadable_stored_settings"));
 }
