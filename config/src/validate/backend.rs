@@ -181,6 +181,13 @@ impl Validator<'_> {
                 let url_key = format!("{pp}.emulator_base_url");
                 let emulator_base_url = match self.string(&pl.value.emulator_base_url, &url_key) {
                     None => DEFAULT_EMULATOR_URL.to_string(),
+                    Some(u) if super::offering::has_userinfo(&u) => {
+                        // Not repeated: what precedes the @ is probably a secret, and the URL
+                        // goes into plans.
+                        let l = pl.value.emulator_base_url.as_ref().and_then(line_of);
+                        self.error(&url_key, l, "must not carry user:password@".to_string());
+                        DEFAULT_EMULATOR_URL.to_string()
+                    }
                     Some(u) if u.starts_with("http://") || u.starts_with("https://") => u,
                     Some(u) => {
                         let l = pl.value.emulator_base_url.as_ref().and_then(line_of);

@@ -190,6 +190,11 @@ fn periodic_limits_are_read_and_older_keys_named() {
     let bad = with("        enabled: true\n        emulator_base_url: \"localhost:8080\"\n");
     let err = load_str("c.yaml", &bad, None, None).err().expect("invalid");
     assert!(err.to_string().contains("emulator_base_url"), "{err}");
+    let secret = with("        emulator_base_url: \"http://me:s3cret@localhost:8080\"\n");
+    let err = load_str("c.yaml", &secret, None, None)
+        .err()
+        .expect("invalid");
+    assert!(!err.to_string().contains("s3cret"), "{err}");
     let off = load_str("c.yaml", GOOD, None, None).unwrap();
     assert_eq!(
         off.config.offerings[0]

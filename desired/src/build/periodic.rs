@@ -151,6 +151,13 @@ impl Builder<'_> {
                     Ok(p) => Source::Published(rcv, p),
                 }
             }
+            Some(Ok(rcv)) if Some(rcv.month) > self.ctx.month => {
+                self.out.diagnostics.push(Diagnostic::warning(
+                    "stored_settings_from_a_later_period",
+                    format!("the periodic settings stored for resource {res} were received at {}, in a later period than now (is the clock right?); they are not used", rcv.stored.received_at),
+                ));
+                Source::Computed(None)
+            }
             Some(Ok(rcv)) => {
                 Source::Computed(Some(Period::of(period.kind(), rcv.month).to_string()))
             }
@@ -270,6 +277,17 @@ impl Builder<'_> {
         let res = hex(&r.uuid);
         let mut base = BTreeMap::new();
         for (k, v) in &r.limits {
+            if !agent_reconcile::tres::valid_name(k) {
+                self.periodic_error(
+                    r,
+                    "invalid_limit",
+                    format!(
+                        "limit {:?} is not a TRES name",
+                        agent_reconcile::escape::text(k)
+                    ),
+                );
+                return None;
+            }
             match number(v) {
                 Some(n) if n.is_finite() && n >= 0.0 => {
                     if n > 0.0 {

@@ -199,9 +199,30 @@ fn stored_settings_for_another_account_or_unreadable_are_not_used() {
     let d = build_with(&enabled("GrpTRESMins"), &policy_docs(json!({})), &c);
     assert_eq!(values(&d).0, Some(1166));
     assert!(has(&d, "stored_settings_other_account"));
+    // Received in a later period than the clock says: not used, not evidence of a change.
+    let later = ctx(Some((json!({"fairshare": 5}), 7)));
+    let d = build_with(&enabled("GrpTRESMins"), &policy_docs(json!({})), &later);
+    assert_eq!(values(&d).0, Some(1166));
+    assert!(
+        d.periodic["hpc_alloc"]
+            .reset
+            .as_ref()
+            .unwrap()
+            .needs_earlier_reset
+    );
+    assert!(has(&d, "stored_settings_from_a_later_period"));
     c.stored.insert(RES.into(), Err("parsing: bad".into()));
     let d = build_with(&enabled("GrpTRESMins"), &policy_docs(json!({})), &c);
     assert!(d.periodic.is_empty());
     assert!(!order_limits(&d));
     assert!(has(&d, "unreadable_stored_settings"));
+}
+
+#[test]
+fn a_limit_key_that_is_no_tres_name_never_reaches_a_command() {
+    let mut d = policy_docs(json!({}));
+    d.resources[0].limits = serde_json::from_value(json!({"cpu=1,mem": 5})).unwrap();
+    let d = build_with(&enabled("GrpTRESMins"), &d, &ctx(None));
+    assert!(d.periodic.is_empty());
+    assert!(has(&d, "invalid_limit"));
 }
