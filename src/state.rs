@@ -50,7 +50,8 @@ impl ReadSize {
     }
 }
 
-fn file_part(cluster: &str) -> &str {
+/// The file name part for a cluster (`default` for "the only cluster").
+pub(crate) fn file_part(cluster: &str) -> &str {
     // Cluster names are validated SLURM names; "-" stands for "the only cluster".
     if cluster.is_empty() || cluster == "-" {
         "default"
@@ -129,11 +130,6 @@ impl StateDir {
             serde_json::to_string(&size)?.as_bytes(),
         )
     }
-}
-
-/// The file name part for a cluster (`default` for "the only cluster").
-pub fn cluster_file_part(cluster: &str) -> &str {
-    file_part(cluster)
 }
 
 /// Writes `path` so that a reader sees the old content or the new, never a mix, and the

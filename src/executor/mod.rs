@@ -11,8 +11,7 @@
 //! - when a SLURM change fails for good (fatal, not retryable or blocked), the order that
 //!   waited for it is marked erred with SLURM's message; any other failure leaves the
 //!   order for the next cycle;
-//! - every change ends applied, failed (with its class and message) or skipped.
-//!
+//! - every change ends applied, failed (with its class and message) or skipped;
 //! - a RawUsage reset that succeeded is recorded at once (the planner reads the record);
 //! - a result report (`report-command-result`) is sent whatever its dependencies did,
 //!   telling Waldur what ran and how it ended.
@@ -172,12 +171,9 @@ impl Executor<'_> {
         }
     }
 
-    /// Every SLURM change in one session. sacctmgr does not say which line failed, so the
-    /// re-plan tells what is left, and the leftovers run one by one to get each one's
-    /// message.
-    /// A RawUsage reset never goes into a session: what a session did is only known by
-    /// re-planning, and a reset cannot be seen that way (it would run twice); resets run on
-    /// their own after it.
+    /// Every SLURM change in one session, but RawUsage resets: what a session did is only
+    /// known by re-planning, and a reset cannot be seen that way (it would run twice), so
+    /// resets run on their own after it.
     async fn apply_batch<F, Fut>(
         &self,
         cluster: &str,
@@ -198,6 +194,9 @@ impl Executor<'_> {
         }
     }
 
+    /// The session, then the re-plan: sacctmgr does not say which line failed, so the
+    /// re-plan tells what is left, and the leftovers run one by one to get each one's
+    /// message.
     async fn apply_session_and_leftovers<F, Fut>(
         &self,
         cluster: &str,
@@ -290,7 +289,8 @@ impl Executor<'_> {
         ledger.record(&change.address, status, None);
     }
 
-    /// The change's Waldur requests, the first one's body replaced when given.
+    /// The change's Waldur requests, with `body` instead of the planned one when given (a
+    /// report is one request).
     async fn send(
         &self,
         waldur: &dyn WaldurWrites,

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::state::{cluster_file_part, write_atomic};
+use crate::state::{file_part, write_atomic};
 
 /// The resets that succeeded.
 pub trait ResetLedger: Send + Sync {
@@ -51,8 +51,7 @@ impl FileResets {
     }
 
     fn path(&self, cluster: &str) -> PathBuf {
-        self.dir
-            .join(format!("resets-{}.json", cluster_file_part(cluster)))
+        self.dir.join(format!("resets-{}.json", file_part(cluster)))
     }
 
     fn read(&self, cluster: &str) -> Result<File> {

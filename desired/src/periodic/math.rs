@@ -7,8 +7,6 @@
 
 use std::collections::BTreeMap;
 
-use agent_config::LimitType;
-
 use super::policy::{Carryover, PolicyParams};
 use crate::limits::MAX_TRES_MINUTES;
 
@@ -241,13 +239,4 @@ fn legacy(
         ),
         components: comps,
     })
-}
-
-/// The SLURM keyword of a limit type's map in published settings.
-pub fn settings_key(t: LimitType) -> &'static str {
-    match t {
-        LimitType::GrpTresMins => "grp_tres_mins",
-        LimitType::MaxTresMins => "max_tres_mins",
-        LimitType::GrpTres => "grp_tres",
-    }
 }

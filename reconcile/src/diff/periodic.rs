@@ -6,8 +6,8 @@
 
 use serde_json::{json, Value as Json};
 
-use super::{tier_rank, Planner, SortKey};
-use crate::periodic::{PeriodicSpec, ResetRequest};
+use super::{tier_rank, Planner};
+use crate::periodic::{PeriodicSpec, ResetRequest, ResultReport};
 use crate::plan::{Action, Address, Change, Command, Diagnostic, Effect, Phase, Reason};
 use crate::state::{AccountField, AccountValues, Shares, Tier, Value};
 use crate::tres::TresMap;
@@ -107,54 +107,54 @@ impl Planner<'_> {
                 }
             }
             if let (Some(report), false) = (&spec.report, planned.is_empty()) {
-                let commands: Vec<String> = self
-                    .changes
-                    .iter()
-                    .filter(|(_, c)| planned.contains(&c.address))
-                    .flat_map(|(_, c)| c.commands.iter().map(crate::render::executed_line))
-                    .collect();
-                let change = Change::new(
-                    Address::Waldur(format!(
-                        "periodic/{}/report-command-result",
-                        report.resource
-                    )),
-                    Action::Call,
-                    Phase::WaldurAfter,
-                    Effect::None,
-                )
-                .reason(Reason::new(
-                    "periodic_report",
-                    format!(
-                        "tell Waldur's policy {} what was applied to {account}",
-                        report.policy
-                    ),
-                ))
-                .command(Command::Waldur {
-                    offering: report.offering.clone(),
-                    method: "POST".into(),
-                    path: format!(
-                        "/api/marketplace-slurm-periodic-usage-policies/{}/report-command-result/",
-                        dashed(&report.policy)
-                    ),
-                    body: Some(json!({
-                        "resource_uuid": dashed(&report.resource),
-                        "success": true,
-                        "error_message": "",
-                        "mode": report.mode,
-                        "commands_executed": commands,
-                    })),
-                })
-                .after(planned)
-                .reports_outcome();
-                let key = SortKey {
-                    phase: change.phase,
-                    rank: 0,
-                    seq: first_seq + i,
-                    address: String::new(),
-                };
-                self.changes.push((key, change));
+                let change = self.report(account, report, planned);
+                self.push_waldur(first_seq + i, change);
             }
         }
+    }
+
+    /// `report-command-result` for the changes at `planned`: the body shows the success
+    /// case; the executor puts in what happened.
+    fn report(&self, account: &str, report: &ResultReport, planned: Vec<Address>) -> Change {
+        let commands: Vec<String> = self
+            .changes
+            .iter()
+            .filter(|(_, c)| planned.contains(&c.address))
+            .flat_map(|(_, c)| c.commands.iter().map(crate::render::executed_line))
+            .collect();
+        Change::new(
+            Address::Waldur(format!(
+                "periodic/{}/report-command-result",
+                report.resource
+            )),
+            Action::Call,
+            Phase::WaldurAfter,
+            Effect::None,
+        )
+        .reason(Reason::new(
+            "periodic_report",
+            format!(
+                "tell Waldur's policy {} what was applied to {account}",
+                report.policy
+            ),
+        ))
+        .command(Command::Waldur {
+            offering: report.offering.clone(),
+            method: "POST".into(),
+            path: format!(
+                "/api/marketplace-slurm-periodic-usage-policies/{}/report-command-result/",
+                dashed(&report.policy)
+            ),
+            body: Some(json!({
+                "resource_uuid": dashed(&report.resource),
+                "success": true,
+                "error_message": "",
+                "mode": report.mode,
+                "commands_executed": commands,
+            })),
+        })
+        .after(planned)
+        .reports_outcome()
     }
 
     /// Fairshare and limit entries that differ from what SLURM holds.
