@@ -3,7 +3,8 @@
 //! Every list is read whole (all pages, counted against `X-Result-Count`); any failed or
 //! partial read fails the offering's fetch, so a Waldur outage can never look like
 //! "nothing is wanted any more". Independent reads (teams, per-user limits, resources
-//! named by orders) run concurrently within the client's bound.
+//! named by orders) run concurrently within the client's bound. With periodic limits the
+//! offering's policy is read too, and its resources' usage in the previous policy period.
 
 use std::collections::{BTreeMap, BTreeSet};
 
