@@ -381,6 +381,7 @@ async fn apply_group(
         storage: sides.storage_writes.as_deref(),
         progress: options.progress,
         expose_error_details: config.expose_error_details,
+        resets: Some(sides.periodic.resets.as_ref()),
     };
     Ok(executor
         .apply(plan, options.mode, || async {

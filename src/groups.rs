@@ -5,8 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use agent_config::{Config, Offering};
+use agent_desired::periodic::Received;
 use agent_desired::scope::DocScope;
-use agent_desired::WaldurDocs;
+use agent_desired::waldur::hex;
+use agent_desired::{BuildContext, WaldurDocs};
 use agent_reconcile::commands::SlurmTarget;
 use agent_reconcile::{Desired, Observed, PlanContext};
 use anyhow::{bail, Context, Result};
@@ -105,7 +107,8 @@ impl Group<'_> {
                     if !o.order_processing {
                         docs.orders.clear();
                     }
-                    desired.merge(agent_desired::build(o, &docs));
+                    let ctx = build_context(o, &docs, sides);
+                    desired.merge(agent_desired::build_with(o, &docs, &ctx));
                     read.push((*o, docs));
                 }
                 // A snapshot that cannot be read is a usage error: stop.
@@ -145,8 +148,55 @@ impl Group<'_> {
         Ok(siblings.into_iter().fold(docs, |all, more| all.union(more)))
     }
 
-    /// The observed state of the group's cluster.
+    /// The observed state of the group's cluster, with the agent's record of the RawUsage
+    /// resets it made there (`None` when it cannot be read: no reset is then planned).
     pub async fn observed(&self, sides: &Sides) -> Result<Observed> {
-        sides.slurm.observe(&self.target).await
+        let mut observed = sides.slurm.observe(&self.target).await?;
+        let periodic = self
+            .offerings
+            .iter()
+            .any(|o| o.slurm.periodic_limits.enabled);
+        if !periodic {
+            // Nothing can ask for a reset: no need to read the record.
+            observed.raw_usage_resets = Some(Default::default());
+            return Ok(observed);
+        }
+        observed.raw_usage_resets = match sides.periodic.resets.done(&observed.cluster) {
+            Ok(done) => Some(done),
+            Err(e) => {
+                tracing::error!("{e:#}; no RawUsage reset is planned");
+                None
+            }
+        };
+        Ok(observed)
     }
+}
+
+/// The clock and, for an offering a periodic policy manages, the settings stored for
+/// each of its resources.
+fn build_context(o: &Offering, docs: &WaldurDocs, sides: &Sides) -> BuildContext {
+    let clock = &sides.periodic.clock;
+    let mut ctx = BuildContext {
+        month: Some(clock.month()),
+        stored: Default::default(),
+    };
+    if !o.slurm.periodic_limits.enabled || docs.policies.is_empty() {
+        return ctx;
+    }
+    for r in &docs.resources {
+        let uuid = hex(&r.uuid);
+        let entry = match sides.periodic.settings.stored(&uuid) {
+            Ok(None) => continue,
+            Ok(Some(stored)) => match clock.month_of(&stored.received_at) {
+                Some(month) => Ok(Received { stored, month }),
+                None => Err(format!(
+                    "received_at {:?} is not an RFC 3339 time",
+                    agent_reconcile::escape::text(&stored.received_at)
+                )),
+            },
+            Err(e) => Err(format!("{e:#}")),
+        };
+        ctx.stored.insert(uuid, entry);
+    }
+    ctx
 }

@@ -77,6 +77,7 @@ pub async fn create_homedirs(
                 slurm: &NoSlurm,
                 waldur: None,
                 storage: sides.storage_writes.as_deref(),
+                resets: None,
                 progress: None,
                 expose_error_details: config.expose_error_details,
             };

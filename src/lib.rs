@@ -16,8 +16,8 @@
 //! - [`notify`]: systemd's notification socket (`sd_notify`), in a few lines;
 //! - [`homedirs`]: `create-homedirs`, the homes of every OK offering user (storage only);
 //! - [`events`]: Waldur's STOMP-over-WebSocket events, waking the daemon with a scope;
-//! - [`periodic_store`]: periodic-limit settings from events, stored per resource;
 //! - [`state`]: what outlives a process (`agent.state_dir`): writer locks, the last read's size;
+//! - [`periodic`]: the stored periodic settings, the RawUsage reset record, the policy clock;
 //! - [`usage`]: usage from sacct submitted to Waldur per billing month.
 //!
 //! Where the coming features go: docs/architecture.md.
@@ -32,7 +32,7 @@ pub mod groups;
 pub mod homedirs;
 pub mod http;
 pub mod notify;
-pub mod periodic_store;
+pub mod periodic;
 pub mod service;
 pub mod settings;
 pub mod sides;

@@ -10,6 +10,7 @@ use agent_observed::Runner;
 use anyhow::{Context, Result};
 
 use crate::groups::{self, Group};
+use crate::periodic::{Clock, Periodic};
 use crate::sides::live::{LiveSlurm, LiveStorage, LiveWaldur, WaldurClients};
 use crate::sides::snapshot::{SnapshotSlurm, SnapshotStorage, SnapshotWaldur};
 use crate::sides::Sides;
@@ -77,8 +78,12 @@ impl Invocation {
     }
 }
 
-/// The live sides, or the recorded ones `sources` names; and the live Waldur clients.
+/// The live sides, or the recorded ones `sources` names; and the live Waldur clients. The
+/// periodic records are read from `agent.state_dir` either way (plans show what a
+/// reconcile would do).
 pub fn sides(config: &Config, sources: &SourceArgs) -> Result<(Sides, Option<Arc<WaldurClients>>)> {
+    let clock = Clock::system(&config.timezone)?;
+    let periodic = Periodic::files(&config.agent.state_dir, clock.clone());
     // SLURM and storage share one runner: its counts are the cycle's process counts.
     let runner = Arc::new(Runner::new(config.agent.command_timeout));
     let live_slurm = || {
@@ -105,6 +110,7 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<(Sides, Option<Arc
                 slurm_writes: None,
                 storage: Some(Arc::new(SnapshotStorage { dir: dir.clone() })),
                 storage_writes: None,
+                periodic,
             },
             None,
         ),
@@ -118,6 +124,7 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<(Sides, Option<Arc
                 slurm_writes: Some(writes),
                 storage,
                 storage_writes,
+                periodic,
             };
             (sides, None)
         }
@@ -126,6 +133,7 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<(Sides, Option<Arc
                 Arc::new(WaldurClients::new(config).context("setting up the Waldur client")?);
             let waldur = Arc::new(LiveWaldur {
                 clients: clients.clone(),
+                clock,
             });
             let (reads, writes) = live_slurm();
             let (storage, storage_writes) = live_storage();
@@ -136,6 +144,7 @@ pub fn sides(config: &Config, sources: &SourceArgs) -> Result<(Sides, Option<Arc
                 slurm_writes: Some(writes),
                 storage,
                 storage_writes,
+                periodic,
             };
             (sides, Some(clients))
         }

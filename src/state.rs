@@ -3,7 +3,9 @@
 //!   same cluster at once, and the second says who holds it. Two hosts are not protected
 //!   by it (file locks over NFS are unreliable): run one agent per cluster.
 //! - the size of the last SLURM read per cluster (`observed-CLUSTER.json`), so a read that
-//!   suddenly shows almost nothing is refused rather than acted on.
+//!   suddenly shows almost nothing is refused rather than acted on;
+//! - under `periodic/`: the settings Waldur published per resource and the RawUsage
+//!   resets made (see [`crate::periodic`]).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -48,7 +50,8 @@ impl ReadSize {
     }
 }
 
-fn file_part(cluster: &str) -> &str {
+/// The file name part for a cluster (`default` for "the only cluster").
+pub(crate) fn file_part(cluster: &str) -> &str {
     // Cluster names are validated SLURM names; "-" stands for "the only cluster".
     if cluster.is_empty() || cluster == "-" {
         "default"
@@ -122,12 +125,29 @@ impl StateDir {
     /// Records the size of a read that was acted on (written atomically).
     pub fn record_read(&self, cluster: &str, size: ReadSize) -> Result<()> {
         self.ensure()?;
-        let path = self.size_file(cluster);
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string(&size)?)
-            .and_then(|()| std::fs::rename(&tmp, &path))
-            .with_context(|| format!("writing {}", path.display()))
+        write_atomic(
+            &self.size_file(cluster),
+            serde_json::to_string(&size)?.as_bytes(),
+        )
     }
+}
+
+/// Writes `path` so that a reader sees the old content or the new, never a mix, and the
+/// new content survives a crash once this returns: a temporary file beside it, synced,
+/// renamed over it, and the directory synced.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    write().with_context(|| format!("writing {}", path.display()))
 }
 
 fn hostname() -> String {

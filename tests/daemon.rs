@@ -13,6 +13,7 @@ use agent_reconcile::testkit;
 use serde_json::json;
 use waldur_slurm_agent::cycle::Pass;
 use waldur_slurm_agent::daemon::{self, Clock, Daemon, Settings, Wake};
+use waldur_slurm_agent::periodic::{self, Periodic};
 use waldur_slurm_agent::sides::memory::{MemorySlurm, MemoryWaldur};
 use waldur_slurm_agent::sides::Sides;
 
@@ -83,6 +84,8 @@ fn docs() -> WaldurDocs {
         .collect(),
         orders: serde_json::from_value(orders).unwrap(),
         user_limits: None,
+        policies: vec![],
+        usages: Default::default(),
     }
 }
 
@@ -107,6 +110,7 @@ async fn cycles_drift_failures_wakeups_and_shutdown() {
         OFFERING.to_string(),
         docs(),
     )])));
+    let state = tempfile::tempdir().unwrap();
     let sides = Sides {
         waldur: waldur.clone(),
         waldur_writes: Some(waldur.clone()),
@@ -114,6 +118,10 @@ async fn cycles_drift_failures_wakeups_and_shutdown() {
         slurm_writes: Some(slurm.clone()),
         storage: None,
         storage_writes: None,
+        periodic: Periodic::files(
+            state.path(),
+            periodic::Clock::fixed("UTC", "2026-11-15T12:00:00Z".parse().unwrap()).unwrap(),
+        ),
     };
     let passes: Mutex<Vec<serde_json::Value>> = Mutex::new(Vec::new());
     let observer = |p: &Pass| passes.lock().unwrap().push(p.summary());
@@ -243,6 +251,7 @@ async fn a_resource_wake_up_is_a_scoped_pass() {
         OFFERING.to_string(),
         d,
     )])));
+    let state = tempfile::tempdir().unwrap();
     let sides = Sides {
         waldur: waldur.clone(),
         waldur_writes: Some(waldur.clone()),
@@ -250,6 +259,10 @@ async fn a_resource_wake_up_is_a_scoped_pass() {
         slurm_writes: Some(slurm.clone()),
         storage: None,
         storage_writes: None,
+        periodic: Periodic::files(
+            state.path(),
+            periodic::Clock::fixed("UTC", "2026-11-15T12:00:00Z".parse().unwrap()).unwrap(),
+        ),
     };
     let passes: Mutex<Vec<serde_json::Value>> = Mutex::new(Vec::new());
     let observer = |p: &Pass| passes.lock().unwrap().push(p.summary());

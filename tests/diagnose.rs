@@ -124,8 +124,9 @@ fn missing_user() {
     case("missing_user", "a_zk-proofs", dir.path(), 2);
 }
 
-/// Periodic limits on: the limits are the policy's, not written from the order, and the
-/// policy section says so (the policy's own numbers come with periodic limits).
+/// Periodic limits on and a policy in Waldur (period `total`, so the values do not
+/// depend on today's date): fairshare and GrpTRESMins are the policy's, not the order's,
+/// and the periodic section shows each value with its arithmetic.
 #[test]
 fn policy_managed_limits() {
     let dir = tempfile::tempdir().unwrap();
@@ -138,7 +139,16 @@ fn policy_managed_limits() {
     );
     assert!(text.contains("periodic_limits"));
     std::fs::write(&config, text).unwrap();
-    case_with("policy_limits", "a_lattice-qcd", &config, demo(), 0);
+    let snapshot = dir.path().join("snapshot");
+    copy_dir(demo(), &snapshot);
+    std::fs::write(
+        snapshot.join("waldur/periodic_policies.json"),
+        r#"[{"uuid": "91ab0000000000000000000000000001",
+             "scope_uuid": "d629d5e45567425da9cdbdc1af67b32c",
+             "period": 1, "limit_type": "GrpTRESMins"}]"#,
+    )
+    .unwrap();
+    case_with("policy_limits", "a_lattice-qcd", &config, &snapshot, 2);
 }
 
 #[test]

@@ -75,6 +75,8 @@ fn docs() -> WaldurDocs {
         .collect(),
         orders: Vec::new(),
         user_limits: None,
+        policies: Vec::new(),
+        usages: Default::default(),
     }
 }
 
@@ -158,6 +160,10 @@ async fn metrics_readiness_and_the_page_follow_the_cycles() {
         slurm_writes: Some(slurm.clone()),
         storage: None,
         storage_writes: None,
+        periodic: waldur_slurm_agent::periodic::Periodic::files(
+            &std::env::temp_dir().join("agent-periodic-unused"),
+            waldur_slurm_agent::periodic::Clock::system("UTC").unwrap(),
+        ),
     };
     let monitor = Monitor::new(Arc::new(FixedClock));
     monitor.configure(

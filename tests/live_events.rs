@@ -37,7 +37,10 @@ fn seed(prefix: &str) -> Seed {
         ],
         "resources": [{"uuid": RESOURCE, "name": "Alloc", "slug": "alloc",
             "offering": OFFERING, "project": PROJECT, "backend_id": format!("{prefix}a_alloc"),
-            "limits": {"cpu": 5}, "backend_metadata": {"qos": "normal"}}]
+            "limits": {"cpu": 5}, "backend_metadata": {"qos": "normal"}}],
+        // A periodic policy, so that the settings a message carries are applied.
+        "periodic_policies": [{"uuid": "91ab0000000000000000000000000001", "offering": OFFERING,
+                               "period": 1, "actions": "request_slurm_resource_downscaling"}]
     }))
     .expect("seed parses")
 }
@@ -125,7 +128,10 @@ fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
                                 "grp_tres_mins": {"cpu": 6000}, "reset_raw_usage": false}}),
         )
     };
-    let file = r.dir.path().join(format!("state/periodic/{RESOURCE}.json"));
+    let file = r
+        .dir
+        .path()
+        .join(format!("state/periodic/settings/{RESOURCE}.json"));
     let stored = |fairshare: u32| {
         std::fs::read_to_string(&file)
             .ok()
@@ -141,6 +147,16 @@ fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
         "{}",
         r.log()
     );
+    // ... and applied by the scoped pass the message wakes: the policy owns GrpTRESMins.
+    assert!(
+        wait(Duration::from_secs(5), || r
+            .account("a_alloc")
+            .is_some_and(|a| a.contains("cpu=6000")))
+        .is_some(),
+        "{:?}\n{}",
+        r.account("a_alloc"),
+        r.log()
+    );
     // Malformed and unknown messages are skipped; an older one changes nothing.
     r.fake
         .state
@@ -154,8 +170,9 @@ fn events_reach_slurm_within_seconds_and_survive_a_broker_restart() {
         .state
         .publish(periodic("2026-04-01T00:10:00", 111))
         .unwrap();
-    r.wait_log("older periodic settings", 1, Duration::from_secs(5));
+    r.wait_log("not newer than the stored", 1, Duration::from_secs(5));
     assert!(stored(333));
+    assert!(r.account("a_alloc").is_some_and(|a| a.contains("cpu=6000")));
     r.wait_log("event dropped", 1, Duration::from_secs(5));
 
     // 5. The broker restarts (wiped: the queue and its user are gone): the agent logs in

@@ -78,6 +78,8 @@ fn docs(account: &str, members: &[&str]) -> WaldurDocs {
         )]),
         orders: vec![],
         user_limits: None,
+        policies: Vec::new(),
+        usages: Default::default(),
     }
 }
 
@@ -102,6 +104,10 @@ fn sides(docs: WaldurDocs) -> (Sides, Arc<MemoryWaldur>) {
         slurm_writes: Some(slurm),
         storage: Some(storage.clone()),
         storage_writes: Some(storage),
+        periodic: waldur_slurm_agent::periodic::Periodic::files(
+            &std::env::temp_dir().join("agent-periodic-unused"),
+            waldur_slurm_agent::periodic::Clock::system("UTC").unwrap(),
+        ),
     };
     (sides, waldur)
 }

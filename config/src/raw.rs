@@ -113,6 +113,7 @@ pub struct RawPeriodicLimits {
     pub enabled: Leaf,
     pub limit_type: Leaf,
     pub emulator_mode: Leaf,
+    pub emulator_base_url: Leaf,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,6 +244,23 @@ pub mod known {
         "block_hardlimit",
         "inode_softlimit",
         "inode_hardlimit",
+    ];
+    /// `backend_settings.periodic_limits`: what this agent reads, and the older agents'
+    /// keys (warned about as having no effect).
+    pub const PERIODIC_LIMITS: &[&str] = &[
+        "enabled",
+        "limit_type",
+        "emulator_mode",
+        "emulator_base_url",
+        "tres_billing_enabled",
+        "tres_billing_weights",
+        "fairshare_decay_half_life",
+        "grace_ratio",
+        "default_grace_ratio",
+        "carryover_enabled",
+        "raw_usage_reset",
+        "qos_levels",
+        "api_endpoints",
     ];
     pub const COMPONENT: &[&str] = &[
         "measured_unit",

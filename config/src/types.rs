@@ -270,11 +270,20 @@ pub struct LustreProjectQuota {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PeriodicLimits {
-    /// When on, Waldur's periodic policy owns the allocation limits and fairshare; the
-    /// agent then does not write the order-time GrpTRESMins (they would fight).
+    /// When on, Waldur's periodic usage policy for the offering (if it has one) owns the
+    /// allocations' fairshare and the entries of its limit field; orders then do not write
+    /// that field (they would fight).
     pub enabled: bool,
+    /// The limit type when neither the published settings nor the policy name one.
     pub limit_type: LimitType,
+    /// Periodic settings go to slurm-emulator's API instead of sacctmgr.
+    pub emulator_mode: bool,
+    /// slurm-emulator's API root (`http://localhost:8080`).
+    pub emulator_base_url: String,
 }
+
+/// `periodic_limits.emulator_base_url` when the file does not set it (the Python agent's).
+pub const DEFAULT_EMULATOR_URL: &str = "http://localhost:8080";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LimitType {

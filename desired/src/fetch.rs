@@ -4,17 +4,19 @@
 //! Every list is read whole (all pages, counted against `X-Result-Count`); any failed or
 //! partial read fails the offering's fetch, so a Waldur outage can never look like
 //! "nothing is wanted any more". Independent reads (teams, per-user limits, resources
-//! named by orders) run concurrently within the client's bound.
+//! named by orders) run concurrently within the client's bound. With periodic limits the
+//! offering's policy is read too, and its resources' usage in the previous policy period.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::client::{ClientError, WaldurClient};
+use crate::periodic::{self, Period, Policy, Usages, YearMonth};
 use crate::scope::DocScope;
 use crate::waldur::{
-    checked_uuid, hex, Offering, Order, OrderState, Resource, TeamMember, UserUsageLimit,
-    WaldurDocs,
+    checked_uuid, hex, number, ComponentUsage, Offering, Order, OrderState, Resource, TeamMember,
+    UserUsageLimit, WaldurDocs,
 };
 
 /// Resource states the agent acts on: live ones and those with an order in flight.
@@ -65,11 +67,20 @@ impl FetchError {
 pub struct FetchOptions {
     /// Per-user limits (`component-user-usage-limits`), one request per live resource.
     pub user_limits: bool,
+    /// The current month (configured time zone) when periodic limits are enabled: the
+    /// offering's periodic policy is read, and the usage of the previous policy period.
+    pub periodic_month: Option<YearMonth>,
+    /// `periodic_limits.limit_type`, the policy's fallback.
+    pub limit_type: agent_config::LimitType,
 }
 
 impl Default for FetchOptions {
     fn default() -> Self {
-        FetchOptions { user_limits: true }
+        FetchOptions {
+            user_limits: true,
+            periodic_month: None,
+            limit_type: agent_config::LimitType::GrpTresMins,
+        }
     }
 }
 
@@ -266,13 +277,113 @@ async fn complete(
     } else {
         None
     };
+    let (policies, usages) = match options.periodic_month {
+        Some(month) => policy_and_usage(client, &offering, &resources, month, options).await?,
+        None => (Vec::new(), Usages::new()),
+    };
     Ok(WaldurDocs {
         offering,
         resources,
         teams,
         orders,
         user_limits,
+        policies,
+        usages,
     })
+}
+
+/// The offering's periodic policy (`scope_uuid` checked here too: a filter a server
+/// ignored must not hand this offering another's policy) and, when it carries unused
+/// allocation over, the offering's component usage in each month of the previous period
+/// (one request per month for the whole offering, records checked the same way).
+async fn policy_and_usage(
+    client: &WaldurClient,
+    offering: &Offering,
+    resources: &[Resource],
+    month: YearMonth,
+    options: FetchOptions,
+) -> Result<(Vec<Policy>, Usages), FetchError> {
+    let off = hex(&offering.uuid);
+    let policies: Vec<Policy> = client
+        .list::<Policy>(
+            "/api/marketplace-slurm-periodic-usage-policies/",
+            &[("scope_uuid", off.clone())],
+        )
+        .await
+        .map_err(FetchError::new(format!(
+            "periodic usage policy of offering {off}"
+        )))?
+        .into_iter()
+        .filter(|p| p.scope_uuid == off)
+        .collect();
+    let mut usages = Usages::new();
+    let Some(params) = policies
+        .first()
+        .and_then(|p| p.params(options.limit_type).ok())
+    else {
+        return Ok((policies, usages));
+    };
+    if params.carryover == periodic::policy::Carryover::Off {
+        return Ok((policies, usages));
+    }
+    let kind = periodic::effective_kind(params.period, &offering.components);
+    let months = Period::of(kind, month)
+        .previous()
+        .map(Period::months)
+        .unwrap_or_default();
+    let ours: BTreeSet<String> = resources.iter().map(|r| hex(&r.uuid)).collect();
+    let fields = ["resource_uuid", "type", "usage", "billing_period"];
+    let per_month: Vec<(YearMonth, Vec<ComponentUsage>)> = stream::iter(months)
+        .map(|m| {
+            let mut query: Vec<(&str, String)> = vec![
+                ("offering_uuid", off.clone()),
+                ("billing_period", m.billing_period()),
+            ];
+            query.extend(fields.iter().map(|f| ("field", f.to_string())));
+            let off = &off;
+            async move {
+                client
+                    .list::<ComponentUsage>("/api/marketplace-component-usages/", &query)
+                    .await
+                    .map(|list| (m, list))
+                    .map_err(FetchError::new(format!(
+                        "component usage of offering {off} in {}",
+                        m.billing_period()
+                    )))
+            }
+        })
+        .buffer_unordered(4)
+        .try_collect()
+        .await?;
+    for (m, list) in per_month {
+        for u in list {
+            if !ours.contains(&u.resource_uuid) || YearMonth::of_date(&u.billing_period) != Some(m)
+            {
+                continue;
+            }
+            let Some(amount) = number(&u.usage).filter(|a| a.is_finite() && *a >= 0.0) else {
+                return Err(FetchError {
+                    what: format!("component usage of resource {}", u.resource_uuid),
+                    source: ClientError::Decode {
+                        method: "GET".into(),
+                        path: "/api/marketplace-component-usages/".into(),
+                        message: format!(
+                            "usage {} of {} is not a non-negative number",
+                            agent_reconcile::escape::text(&u.usage.to_string()),
+                            agent_reconcile::escape::text(&u.kind)
+                        ),
+                    },
+                });
+            };
+            usages
+                .entry(u.resource_uuid)
+                .or_default()
+                .entry(m)
+                .or_default()
+                .push((u.kind, amount));
+        }
+    }
+    Ok((policies, usages))
 }
 
 /// Orders can name resources outside the listed states (a Restore of a terminated

@@ -14,6 +14,10 @@
 //! - [`build`](mod@build): the pure function from documents + config to [`agent_reconcile::Desired`];
 //! - [`storage`]: the storage side of the desired state (homes of associated users, project
 //!   directories of allocations, their quotas in the providers' units);
+//! - [`periodic`]: Waldur's periodic usage policies: periods, parameters, Mastermind's
+//!   computation, the published settings as stored;
+//! - [`build`](mod@build): the pure function from documents + config (+ clock and stored
+//!   periodic settings) to [`agent_reconcile::Desired`];
 //! - [`amount`]: SLURM usage -> Waldur amounts (two-place decimals held exactly);
 //! - [`usage_plan`]: what to post for one resource and billing period, against what
 //!   Waldur already holds (only differences; decreases are anomalies).
@@ -23,11 +27,12 @@ pub mod build;
 pub mod client;
 pub mod fetch;
 pub mod limits;
+pub mod periodic;
 pub mod scope;
 pub mod snapshot;
 pub mod storage;
 pub mod usage_plan;
 pub mod waldur;
 
-pub use build::build;
+pub use build::{build, build_with, BuildContext};
 pub use waldur::WaldurDocs;

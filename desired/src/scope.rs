@@ -56,6 +56,13 @@ impl WaldurDocs {
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect()
             }),
+            policies: self.policies.clone(),
+            usages: self
+                .usages
+                .iter()
+                .filter(|(r, _)| kept.contains(&hex(r)))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             resources,
         }
     }
@@ -82,6 +89,10 @@ impl WaldurDocs {
             (None, theirs) => self.user_limits = theirs,
             (Some(_), None) => {}
         }
+        if self.policies.is_empty() {
+            self.policies = other.policies;
+        }
+        self.usages.extend(other.usages);
         self
     }
 
@@ -131,6 +142,8 @@ mod tests {
             }]))
             .unwrap(),
             user_limits: None,
+            policies: Vec::new(),
+            usages: Default::default(),
         }
     }
 

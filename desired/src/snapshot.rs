@@ -6,6 +6,9 @@
 //! - `teams/<resource-uuid>.json`: `GET /api/marketplace-provider-resources/<uuid>/team/`
 //! - `orders.json` (optional): `GET /api/marketplace-orders/?offering_uuid=<uuid>&state=pending-provider&state=executing`
 //! - `user_limits/<resource-uuid>.json` (optional): `GET /api/component-user-usage-limits/?resource_uuid=<uuid>`
+//! - `periodic_policies.json` (optional): `GET /api/marketplace-slurm-periodic-usage-policies/?scope_uuid=<uuid>`
+//! - `component_usages.json` (optional): `GET /api/marketplace-component-usages/?offering_uuid=<uuid>&billing_period=…`
+//!   for the months of the previous policy period (all in one array)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -43,7 +46,7 @@ pub fn offering_dir(snapshot: &Path, offering_uuid: &str) -> PathBuf {
 
 /// Loads the documents of one offering.
 pub fn load(dir: &Path) -> Result<WaldurDocs, SnapshotError> {
-    let offering = read_json(&dir.join("offering.json"))?;
+    let offering: crate::waldur::Offering = read_json(&dir.join("offering.json"))?;
     let resources: Vec<crate::waldur::Resource> = read_json(&dir.join("resources.json"))?;
     let orders_path = dir.join("orders.json");
     let orders = if orders_path.exists() {
@@ -75,11 +78,50 @@ pub fn load(dir: &Path) -> Result<WaldurDocs, SnapshotError> {
     } else {
         None
     };
+    let optional = |name: &str| {
+        let path = dir.join(name);
+        path.exists().then_some(path)
+    };
+    let policies: Vec<crate::periodic::Policy> = match optional("periodic_policies.json") {
+        Some(path) => read_json(&path)?,
+        None => Vec::new(),
+    };
+    let offering_uuid = hex(&offering.uuid);
+    let policies = policies
+        .into_iter()
+        .filter(|p| p.scope_uuid == offering_uuid)
+        .collect();
+    let mut usages = crate::periodic::Usages::new();
+    if let Some(path) = optional("component_usages.json") {
+        let list: Vec<crate::waldur::ComponentUsage> = read_json(&path)?;
+        for u in list {
+            let (Some(month), Some(amount)) = (
+                crate::periodic::YearMonth::of_date(&u.billing_period),
+                crate::waldur::number(&u.usage),
+            ) else {
+                return Err(SnapshotError {
+                    file: path.display().to_string(),
+                    message: format!(
+                        "a usage of resource {} has no valid billing_period or amount",
+                        u.resource_uuid
+                    ),
+                });
+            };
+            usages
+                .entry(u.resource_uuid)
+                .or_default()
+                .entry(month)
+                .or_default()
+                .push((u.kind, amount));
+        }
+    }
     Ok(WaldurDocs {
         offering,
         resources,
         teams,
         orders,
         user_limits,
+        policies,
+        usages,
     })
 }

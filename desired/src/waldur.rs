@@ -33,6 +33,9 @@ pub struct OfferingComponent {
     pub kind: String,
     #[serde(default)]
     pub billing_type: Option<String>,
+    /// `month`, `quarterly`, `annual` or `total` (limit-billed components).
+    #[serde(default)]
+    pub limit_period: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +186,19 @@ pub struct UserUsageLimit {
     pub limit: Value,
 }
 
+/// An item of `GET /api/marketplace-component-usages/` (the fields the carry-over reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ComponentUsage {
+    #[serde(deserialize_with = "uuid")]
+    pub resource_uuid: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A decimal string (`"12.50"`).
+    pub usage: Value,
+    /// `YYYY-MM-DD`, the first of the billing month.
+    pub billing_period: String,
+}
+
 /// Everything the desired state of one offering is built from.
 #[derive(Debug, Clone)]
 pub struct WaldurDocs {
@@ -194,6 +210,11 @@ pub struct WaldurDocs {
     pub orders: Vec<Order>,
     /// Resource UUID -> per-user limits; `None` when per-user limits are not read.
     pub user_limits: Option<BTreeMap<String, Vec<UserUsageLimit>>>,
+    /// The offering's periodic usage policies (read with `periodic_limits.enabled`; at most
+    /// one in Waldur). Empty: no policy manages the offering.
+    pub policies: Vec<crate::periodic::Policy>,
+    /// Component usage of the previous policy period, for carry-over.
+    pub usages: crate::periodic::Usages,
 }
 
 /// Waldur sends `null` for some free-form objects; treat it as empty.
@@ -219,7 +240,7 @@ pub fn checked_uuid(text: &str) -> Option<String> {
     (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) && dashes_ok).then_some(hex)
 }
 
-fn uuid<'de, D>(d: D) -> Result<String, D::Error>
+pub(crate) fn uuid<'de, D>(d: D) -> Result<String, D::Error>
 where
     D: serde::Deserializer<'de>,
 {

@@ -344,6 +344,10 @@ async fn members(State(st): State<FakeWaldur>, body: Bytes) -> ApiResult {
     ok(json!({ "user": user, "offering_user": offering_user }))
 }
 
+async fn command_results(State(st): State<FakeWaldur>) -> ApiResult {
+    ok(serde_json::to_value(st.command_results()).unwrap_or(Value::Null))
+}
+
 async fn requests(State(st): State<FakeWaldur>) -> ApiResult {
     ok(serde_json::to_value(st.requests()).unwrap_or(Value::Null))
 }
@@ -440,6 +444,7 @@ pub fn control_router() -> Router<FakeWaldur> {
         .route("/__fake__/orders", post(create_order))
         .route("/__fake__/resources/{uuid}", patch(patch_resource))
         .route("/__fake__/members", post(members))
+        .route("/__fake__/command-results", get(command_results))
         .route("/__fake__/requests", get(requests).delete(clear_requests))
         .route(
             "/__fake__/faults",

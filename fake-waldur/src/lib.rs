@@ -29,6 +29,7 @@ pub mod ids;
 pub mod model;
 mod orders;
 mod pagination;
+mod policies;
 mod reqlog;
 mod routes;
 pub mod seed;

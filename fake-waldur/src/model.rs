@@ -76,6 +76,10 @@ pub struct Seed {
     pub orders: Vec<Order>,
     pub component_usages: Vec<ComponentUsage>,
     pub user_usage_limits: Vec<UserUsageLimit>,
+    /// `SlurmPeriodicUsagePolicy`, at most one per offering.
+    pub periodic_policies: Vec<PeriodicPolicy>,
+    /// What agents reported with `report-command-result`, oldest first.
+    pub command_results: Vec<CommandResult>,
     pub agent_identities: Vec<AgentIdentity>,
     pub agent_services: Vec<AgentService>,
     pub agent_processors: Vec<AgentProcessor>,
@@ -281,6 +285,53 @@ pub struct UserUsageLimit {
     /// A username (that is what Waldur puts in `user`).
     pub user: String,
     pub limit: Option<Amount>,
+}
+
+/// A periodic usage policy of an offering; unset parameters get Mastermind's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PeriodicPolicy {
+    pub uuid: String,
+    /// The offering (the policy's `scope`).
+    pub offering: String,
+    pub actions: String,
+    /// 1 total, 2 month, 3 quarter (default), 4 year.
+    pub period: Option<i64>,
+    pub limit_type: String,
+    pub tres_billing_enabled: Option<bool>,
+    pub tres_billing_weights: Object,
+    /// Defaults to 50, unless `fairshare_decay_half_life` is set (an older Mastermind,
+    /// which has no carry-over factor).
+    pub carryover_factor: Option<i64>,
+    pub fairshare_decay_half_life: Option<i64>,
+    pub grace_ratio: Option<f64>,
+    pub carryover_enabled: Option<bool>,
+    pub raw_usage_reset: Option<bool>,
+    pub qos_strategy: String,
+    pub component_limits: Vec<PolicyComponentLimit>,
+    pub created: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyComponentLimit {
+    #[serde(rename = "type")]
+    pub component_type: String,
+    pub limit: i64,
+}
+
+/// One `report-command-result` call.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommandResult {
+    pub policy: String,
+    /// Hex, however the agent sent it.
+    pub resource_uuid: String,
+    pub success: bool,
+    pub error_message: String,
+    pub mode: String,
+    pub commands_executed: Vec<String>,
+    pub received: String,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

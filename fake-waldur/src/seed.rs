@@ -12,7 +12,7 @@ use std::collections::HashSet;
 #[error("invalid seed: {0}")]
 pub struct SeedError(pub String);
 
-fn err<T>(msg: impl Into<String>) -> Result<T, SeedError> {
+pub(crate) fn err<T>(msg: impl Into<String>) -> Result<T, SeedError> {
     Err(SeedError(msg.into()))
 }
 
@@ -30,7 +30,11 @@ pub fn slugify(name: &str) -> String {
 }
 
 /// Gives the object a hex UUID (generating one if empty) and checks uniqueness.
-fn own_uuid(kind: &str, uuid: &mut String, seen: &mut HashSet<String>) -> Result<(), SeedError> {
+pub(crate) fn own_uuid(
+    kind: &str,
+    uuid: &mut String,
+    seen: &mut HashSet<String>,
+) -> Result<(), SeedError> {
     *uuid = if uuid.is_empty() {
         ids::new_uuid()
     } else {
@@ -43,7 +47,7 @@ fn own_uuid(kind: &str, uuid: &mut String, seen: &mut HashSet<String>) -> Result
 }
 
 /// Normalises a reference and checks that its target exists.
-fn reference(
+pub(crate) fn reference(
     kind: &str,
     field: &str,
     uuid: &mut String,
@@ -58,7 +62,7 @@ fn reference(
     }
 }
 
-fn one_of(
+pub(crate) fn one_of(
     kind: &str,
     field: &str,
     value: &mut String,
@@ -76,7 +80,7 @@ fn one_of(
     Ok(())
 }
 
-fn stamp(field: &mut String, now: &str) {
+pub(crate) fn stamp(field: &mut String, now: &str) {
     if field.is_empty() {
         *field = now.to_string();
     }
@@ -323,6 +327,7 @@ pub fn load(mut seed: Seed) -> Result<Seed, SeedError> {
             return err("user_usage_limits: component_type and user are required");
         }
     }
+    crate::policies::load(&mut seed, &now, &offering_ids)?;
     load_agents(&mut seed, &now, &offering_ids, &user_ids)?;
     Ok(seed)
 }

@@ -1,8 +1,8 @@
 //! Plan addresses: what a change is about.
 //!
 //! Rendered (JSON and text alike) as `account/NAME`, `association/ACCOUNT/USER[/PARTITION]`,
-//! `user/NAME`, `waldur/CALL-ID`, `directory/home/USER`, `directory/project/ACCOUNT`,
-//! `quota/home/USER` and `quota/project/ACCOUNT`. Code works with the variants; the string form exists
+//! `user/NAME`, `periodic/NAME`, `raw_usage/NAME/PERIOD`, `waldur/CALL-ID`, `directory/home/USER`,
+//! `directory/project/ACCOUNT`, `quota/home/USER` and `quota/project/ACCOUNT`. Code works with the variants; the string form exists
 //! only at the edges (rendering, and reading a plan back from JSON).
 
 use std::fmt;
@@ -19,6 +19,10 @@ pub enum Address {
     Association(AssocKey),
     /// A SLURM user record (its default account).
     User(String),
+    /// The fields Waldur's periodic policy owns on an account (fairshare, limit entries).
+    Periodic(String),
+    /// The RawUsage reset of an account for one policy period.
+    RawUsage(String, String),
     /// A Waldur call, by its stable id (`order/<uuid>/set_state_done`).
     Waldur(String),
     /// A home or project directory.
@@ -62,7 +66,7 @@ impl StorageKey {
 impl Address {
     pub fn kind(&self) -> Kind {
         match self {
-            Address::Account(_) => Kind::Account,
+            Address::Account(_) | Address::Periodic(_) | Address::RawUsage(..) => Kind::Account,
             Address::Association(_) => Kind::Association,
             Address::User(_) => Kind::User,
             Address::Waldur(_) => Kind::Waldur,
@@ -75,7 +79,7 @@ impl Address {
     /// an association.
     pub fn account(&self) -> Option<&str> {
         match self {
-            Address::Account(a) => Some(a),
+            Address::Account(a) | Address::Periodic(a) | Address::RawUsage(a, _) => Some(a),
             Address::Association(k) => Some(&k.account),
             Address::Directory(StorageKey::Project(a)) | Address::Quota(StorageKey::Project(a)) => {
                 Some(a)
@@ -116,6 +120,14 @@ impl Address {
                 .map(Address::Directory)
                 .ok_or_else(bad),
             "quota" => StorageKey::parse(rest).map(Address::Quota).ok_or_else(bad),
+            "periodic" => Ok(Address::Periodic(rest.to_string())),
+            "raw_usage" => {
+                let (account, period) = rest.split_once('/').ok_or_else(bad)?;
+                if account.is_empty() || period.is_empty() {
+                    return Err(bad());
+                }
+                Ok(Address::RawUsage(account.to_string(), period.to_string()))
+            }
             "association" => {
                 let mut parts = rest.splitn(3, '/');
                 let account = parts.next().unwrap_or_default();
@@ -141,6 +153,8 @@ impl fmt::Display for Address {
                 write!(f, "association/{}/{}/{}", k.account, k.user, k.partition)
             }
             Address::User(u) => write!(f, "user/{u}"),
+            Address::Periodic(a) => write!(f, "periodic/{a}"),
+            Address::RawUsage(a, p) => write!(f, "raw_usage/{a}/{p}"),
             Address::Waldur(id) => write!(f, "waldur/{id}"),
             Address::Directory(k) => write!(f, "directory/{k}"),
             Address::Quota(k) => write!(f, "quota/{k}"),
@@ -187,6 +201,8 @@ mod tests {
             "association/a_x/ann",
             "association/a_x/ann/gpu",
             "user/ann",
+            "periodic/a_x",
+            "raw_usage/a_x/2026-Q2",
             "waldur/order/0123/set_state_done",
             "directory/home/ann",
             "directory/project/a_x",
@@ -201,5 +217,10 @@ mod tests {
         assert!(Address::parse("directory/home/").is_err());
         assert!(Address::parse("directory/other/x").is_err());
         assert!(Address::parse("quota/home/a/b").is_err());
+        assert!(Address::parse("raw_usage/a_x").is_err());
+        assert_eq!(
+            Address::parse("raw_usage/a_x/2026").unwrap().account(),
+            Some("a_x")
+        );
     }
 }

@@ -67,6 +67,17 @@ impl SlurmTarget {
         argv
     }
 
+    /// `sacctmgr -i modify account where name=NAME cluster=C set KEY=VALUE`: one setting
+    /// per command (the periodic fields: fairshare, one TRES entry, RawUsage).
+    pub fn modify_account_one(&self, name: &str, setting: &str) -> Vec<String> {
+        let name_cond = format!("name={name}");
+        let mut argv = self.write(&["modify", "account", "where", &name_cond]);
+        argv.extend(self.cluster_token());
+        argv.push("set".to_string());
+        argv.push(setting.to_string());
+        argv
+    }
+
     /// `sacctmgr -i remove account where name=NAME cluster=C`.
     pub fn remove_account(&self, name: &str) -> Vec<String> {
         let name_cond = format!("name={name}");
@@ -178,7 +189,7 @@ impl SlurmTarget {
 }
 
 /// sacctmgr's keyword for a field.
-fn keyword(field: AccountField) -> &'static str {
+pub fn keyword(field: AccountField) -> &'static str {
     match field {
         AccountField::Parent => "parent",
         AccountField::Description => "description",

@@ -117,6 +117,10 @@ fn rename(d: &mut Desired, from: &str, to: &str) {
             assoc.default_account = Some(to.to_string());
         }
     }
+    if let Some(mut spec) = d.periodic.remove(from) {
+        spec.account = to.to_string();
+        d.periodic.insert(to.to_string(), spec);
+    }
     for call in &mut d.waldur_calls {
         for a in &mut call.accounts {
             if a == from {

@@ -12,7 +12,9 @@
 //! - [`storage`]: the storage side of both (homes, quotas, project directories), which
 //!   paths may be written, quota sizes, and the argv of storage writes.
 //! - [`address`]: what a change is about (`account/…`, `association/…`, `user/…`, `waldur/…`,
-//!   `directory/…`, `quota/…`).
+//!   `directory/…`, `quota/…`, `periodic/…`, `raw_usage/…`).
+//! - [`periodic`]: Waldur's periodic policy per account (fairshare, owned limit entries,
+//!   RawUsage reset, result report) as desired state.
 //! - [`plan`]: the plan model (changes, commands, reasons, diagnostics) serialised as JSON.
 //! - [`commands`]: builds the exact sacctmgr/scancel argv vectors.
 //! - [`fresh`]: free names for new allocations (`NAME-1` ..), adopting an earlier attempt.
@@ -30,6 +32,7 @@ pub mod escape;
 pub mod explain;
 pub mod fresh;
 pub mod names;
+pub mod periodic;
 pub mod plan;
 pub mod render;
 pub mod scope;

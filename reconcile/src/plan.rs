@@ -98,6 +98,11 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         body: Option<serde_json::Value>,
     },
+    /// A JSON POST to slurm-emulator's API (periodic settings in emulator mode).
+    Emulator {
+        url: String,
+        body: serde_json::Value,
+    },
 }
 
 impl Command {
@@ -123,6 +128,8 @@ pub enum Effect {
     AssocDelete(AssocKey),
     DefaultAccount(String, String),
     Storage(Vec<crate::storage::StorageEffect>),
+    /// RawUsage reset of (account, period): recorded, since SLURM cannot show it.
+    RawUsageReset(String, String),
 }
 
 /// One planned change of one object.
@@ -144,6 +151,11 @@ pub struct Change {
     /// failures): marks the Waldur order erred with SLURM's message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<Command>,
+    /// A Waldur call reporting what its dependencies did (`report-command-result`): sent
+    /// whether they applied or not, with `success`, `error_message` and
+    /// `commands_executed` of its body replaced by the outcome.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reports_outcome: bool,
     #[serde(skip)]
     #[schemars(skip)]
     pub effect: Effect,
@@ -163,6 +175,7 @@ impl Change {
             depends_on: Vec::new(),
             commands: Vec::new(),
             on_failure: None,
+            reports_outcome: false,
             effect,
         }
     }
@@ -193,6 +206,11 @@ impl Change {
 
     pub fn on_failure(mut self, command: Option<Command>) -> Self {
         self.on_failure = command;
+        self
+    }
+
+    pub fn reports_outcome(mut self) -> Self {
+        self.reports_outcome = true;
         self
     }
 }

@@ -151,6 +151,16 @@ pub fn command_line(cmd: &Command) -> String {
             Some(b) => format!("{} {} {b}", Esc(method), Esc(path)),
             None => format!("{} {}", Esc(method), Esc(path)),
         },
+        Command::Emulator { url, body } => format!("POST {} {body}", Esc(url)),
+    }
+}
+
+/// A command as the text Waldur's `commands_executed` lists: argv joined by spaces (as
+/// the Python agent reports it), or the emulator request.
+pub fn executed_line(cmd: &Command) -> String {
+    match cmd {
+        Command::Slurm { argv, .. } => argv.join(" "),
+        other => command_line(other),
     }
 }
 
@@ -210,6 +220,14 @@ pub fn shell_script(plan: &Plan) -> String {
                 }
                 Command::Waldur { .. } => {
                     let _ = writeln!(out, "# waldur (done by the agent): {}", command_line(cmd));
+                }
+                Command::Emulator { url, body } => {
+                    let _ = writeln!(
+                        out,
+                        "curl -fsS -X POST -H 'Content-Type: application/json' --data {} {}",
+                        shell_quote(&body.to_string()),
+                        shell_quote(url)
+                    );
                 }
             }
         }

@@ -93,6 +93,7 @@ impl Scope {
         Observed {
             // Storage is read apart, for what the (scoped) desired state needs.
             storage: Default::default(),
+            raw_usage_resets: observed.raw_usage_resets.clone(),
             cluster: observed.cluster.clone(),
             accounts: observed
                 .accounts

@@ -61,6 +61,12 @@ pub fn apply_change(state: &mut Observed, change: &Change) {
             }
             return;
         }
+        Effect::RawUsageReset(account, period) => {
+            state
+                .raw_usage_resets
+                .get_or_insert_with(Default::default)
+                .insert(account.clone(), period.clone());
+        }
     }
     // SLURM deletes a user together with their last association.
     let with_assoc: std::collections::BTreeSet<_> =

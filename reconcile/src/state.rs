@@ -221,6 +221,10 @@ pub struct Observed {
     /// Home and project directories and their quotas, as far as the desired state
     /// needed them read.
     pub storage: crate::storage::StorageObserved,
+    /// Not read from SLURM (RawUsage cannot be compared with a wanted value): the agent's
+    /// own durable record of the RawUsage resets it made, account -> period of the last
+    /// one. `None` when that record could not be read: then no reset is planned.
+    pub raw_usage_resets: Option<BTreeMap<String, String>>,
 }
 
 impl Observed {
@@ -345,6 +349,9 @@ pub struct Desired {
     /// Names claimed twice in ways that cannot both hold (two resources on one account, an
     /// allocation named like a customer or project account): nothing is done to them.
     pub conflicts: BTreeSet<String>,
+    /// Waldur's periodic policy per allocation account: fairshare, the limit entries it
+    /// owns, the RawUsage reset it asks for and the result report.
+    pub periodic: BTreeMap<String, crate::periodic::PeriodicSpec>,
     /// Problems found while building the desired state (skipped resources, bad names).
     pub diagnostics: Vec<Diagnostic>,
     /// Home and project directories and their quotas.
@@ -400,6 +407,9 @@ impl Desired {
         self.keep_users.extend(other.keep_users);
         self.conflicts.extend(other.conflicts);
         self.waldur_calls.extend(other.waldur_calls);
+        for (account, spec) in other.periodic {
+            self.periodic.entry(account).or_insert(spec);
+        }
         self.diagnostics.extend(other.diagnostics);
         self.storage.merge(other.storage);
     }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::commands::SlurmTarget;
 use crate::diff::PlanContext;
 use crate::explain::Reason;
+use crate::periodic::{PeriodicSpec, ResultReport, Wanted};
 use crate::state::{
     AccountField, AccountSpec, AccountValues, AssocKey, AssocSpec, Observed, ObservedAssoc, Shares,
     Tier, Value,
@@ -132,4 +133,38 @@ pub fn passwd(uid: u32, home: &str) -> crate::storage::Lookup<crate::storage::Pa
         gid: uid,
         home: home.to_string(),
     })
+}
+/// Periodic settings for `account`: this fairshare and these entries of `limit_field`,
+/// no reset, a result report for policy `p1` and resource `r1` (hex UUIDs).
+pub fn periodic(
+    account: &str,
+    limit_field: AccountField,
+    fairshare: Option<u32>,
+    limits: &[(&str, u64)],
+) -> PeriodicSpec {
+    fn wanted<T>(value: T) -> Wanted<T> {
+        Wanted {
+            value,
+            why: "test".into(),
+        }
+    }
+    PeriodicSpec {
+        account: account.to_string(),
+        limit_field,
+        fairshare: fairshare.map(wanted),
+        limits: limits
+            .iter()
+            .map(|(k, v)| (k.to_string(), wanted(*v)))
+            .collect(),
+        reset: None,
+        report: Some(ResultReport {
+            offering: "o1".into(),
+            policy: "91ab0000000000000000000000000001".into(),
+            resource: "6f1c0000000000000000000000000001".into(),
+            mode: "production".into(),
+        }),
+        source: Reason::new("periodic_published", "test"),
+        emulator: None,
+        policy: Vec::new(),
+    }
 }

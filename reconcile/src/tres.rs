@@ -35,11 +35,7 @@ pub fn parse(text: &str) -> Result<TresMap, TresError> {
                 why: "empty TRES name",
             });
         }
-        // TRES names go back into commands (`-1` clears an entry): only SLURM's alphabet.
-        if !key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_-/:.".contains(c))
-        {
+        if !valid_name(key) {
             return Err(TresError {
                 entry: entry.to_string(),
                 why: "a TRES name holds only letters, digits and _-/:.",
@@ -57,6 +53,15 @@ pub fn parse(text: &str) -> Result<TresMap, TresError> {
         );
     }
     Ok(map)
+}
+
+/// Whether `key` can be a TRES name in a command: TRES names go back into commands (`-1`
+/// clears an entry), so only SLURM's alphabet.
+pub fn valid_name(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-/:.".contains(c))
 }
 
 fn parse_amount(value: &str) -> Result<u64, &'static str> {

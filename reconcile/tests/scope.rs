@@ -107,7 +107,9 @@ fn a_scoped_plan_is_the_full_plan_of_its_accounts() {
     let scoped = plan(&desired, &read, &scoped_ctx(scope.clone()));
 
     let in_scope = |c: &&Change| match &c.address {
-        Address::Account(a) => scope.accounts.contains(a),
+        Address::Account(a) | Address::Periodic(a) | Address::RawUsage(a, _) => {
+            scope.accounts.contains(a)
+        }
         Address::Association(k) => scope.accounts.contains(&k.account),
         Address::User(_) | Address::Waldur(_) | Address::Directory(_) | Address::Quota(_) => true,
     };

@@ -4,10 +4,12 @@
 //! changes for that account, what `agent reconcile` runs) and every diagnostic naming it.
 //!
 //! - [`model`]: the findings as data (also the `--json` form);
+//! - [`periodic`]: the periodic policy section (its values, sources and units);
 //! - [`storage`]: the account's project directory and its users' homes on the filesystem;
 //! - [`text`]: the human rendering (a unified diff, colour on request).
 
 pub mod model;
+mod periodic;
 pub mod storage;
 pub mod text;
 
@@ -170,10 +172,14 @@ pub fn explain(
         ownership_text: owner_text,
         slurm: model::slurm_side(account, observed),
         waldur: model::waldur_side(found),
-        policy: model::policy_side(found.map(|(o, _, _)| o).or(read.first().map(|r| r.0))),
+        policy: model::policy_side(
+            found.map(|(o, _, _)| o).or(read.first().map(|r| r.0)),
+            desired.periodic.contains_key(account),
+        ),
         comparisons: model::comparisons(account, desired, observed, &reason),
         unit_conversions: model::unit_rows(account, found, desired, observed),
         storage: storage::storage_side(account, &users, desired, observed),
+        periodic: periodic::section(account, desired, observed, plan),
         fixes,
         fix_commands,
         notes,

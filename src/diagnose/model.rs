@@ -90,9 +90,8 @@ pub struct ResourceInfo {
     pub downscaled: bool,
 }
 
-/// Periodic limits (Waldur's SLURM periodic usage policy). The agent does not compute
-/// them yet: when `periodic_limits.enabled`, the limits are left as SLURM holds them.
-/// When the policy arrives, its settings, the computed limits and their reasoning go here.
+/// Who owns the account's limits: its orders, or Waldur's periodic policy (whose values
+/// and their reasoning are the `periodic` section of the diagnosis).
 #[derive(Debug, Clone, Serialize)]
 pub struct PolicySide {
     pub periodic_limits: bool,
@@ -162,6 +161,10 @@ pub struct Diagnosis {
     /// managed; `{"Err": why}` when storage could not be read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: super::storage::StorageSide,
+    /// For an account a periodic policy manages: the policy, each value it expects with
+    /// its source and unit, and the RawUsage reset of this period, as text.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub periodic: String,
     pub fixes: Vec<Fix>,
     /// Every command of `fixes`, in order, as `agent reconcile` runs them.
     pub fix_commands: Vec<String>,
@@ -250,7 +253,7 @@ pub fn waldur_side(found: Option<(&Offering, &WaldurDocs, &Resource)>) -> Waldur
     }
 }
 
-pub fn policy_side(offering: Option<&Offering>) -> PolicySide {
+pub fn policy_side(offering: Option<&Offering>, managed_by_policy: bool) -> PolicySide {
     let p = offering.map(|o| &o.slurm.periodic_limits);
     let enabled = p.is_some_and(|p| p.enabled);
     PolicySide {
@@ -261,8 +264,10 @@ pub fn policy_side(offering: Option<&Offering>) -> PolicySide {
             _ => "GrpTRESMins",
         }
         .to_string(),
-        note: if enabled {
-            "periodic_limits.enabled: the limits belong to Waldur's periodic policy; this agent does not compute them yet and leaves the account's limits as SLURM holds them".into()
+        note: if managed_by_policy {
+            "Waldur's periodic policy owns fairshare and its limit field (below); orders do not write them".into()
+        } else if enabled {
+            "periodic_limits.enabled, but no periodic policy in Waldur manages this account: the limits come from the resource (its orders)".into()
         } else {
             "no periodic policy: the limits come from the resource (its orders) and the component settings".into()
         },

@@ -149,6 +149,8 @@ pub fn render(d: &Diagnosis, verbose: bool, paint: Paint) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
+    // Escaped where it was written (values from Waldur and SLURM).
+    out.push_str(&d.periodic);
 
     if verbose && !d.comparisons.is_empty() {
         let _ = writeln!(out, "\nExpected vs actual:");

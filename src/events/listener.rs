@@ -22,7 +22,7 @@ use super::route::{route, Action};
 use super::socket::{self, End, Endpoint, Handler};
 use super::stomp::Frame;
 use crate::daemon::WakeHandle;
-use crate::periodic_store::{PeriodicStore, Saved};
+use crate::periodic::{FileSettings, Put};
 
 const FIRST_DELAY: Duration = Duration::from_millis(250);
 const MAX_DELAY: Duration = Duration::from_secs(5);
@@ -78,7 +78,7 @@ pub struct Listener {
     pub endpoint: Endpoint,
     pub object_types: Vec<&'static str>,
     pub wake: WakeHandle,
-    pub store: PeriodicStore,
+    pub store: std::sync::Arc<FileSettings>,
     /// When the agent started (the identity's `last_restarted`).
     pub started: String,
     /// Told when the stream of this offering comes up or goes down (`/metrics`).
@@ -196,21 +196,20 @@ impl Handler for Messages<'_> {
     fn message(&mut self, frame: Frame) {
         let l = self.listener;
         let name = &l.offering.name;
-        match route(&l.offering.uuid, &frame.body) {
+        let received_at = jiff::Timestamp::now().to_string();
+        match route(&l.offering.uuid, &frame.body, &received_at) {
             Action::Wake(w) => {
                 tracing::info!(offering = %name, wake = ?w, "event");
                 l.wake.wake(w);
             }
             Action::Periodic(record, w) => {
-                match l.store.save(&record) {
-                    Ok(Saved::Stored) => {
-                        tracing::info!(offering = %name, resource = %record.resource_uuid, timestamp = %record.timestamp, "periodic settings stored")
+                let sent = record.timestamp.as_deref().unwrap_or("-");
+                match l.store.put(&record) {
+                    Ok(Put::Stored) => {
+                        tracing::info!(offering = %name, resource = %record.resource_uuid, timestamp = %sent, "periodic settings stored")
                     }
-                    Ok(Saved::Same) => {
-                        tracing::debug!(offering = %name, resource = %record.resource_uuid, "periodic settings unchanged")
-                    }
-                    Ok(Saved::Older { stored }) => {
-                        tracing::info!(offering = %name, resource = %record.resource_uuid, timestamp = %record.timestamp, %stored, "older periodic settings than the stored ones; kept the stored")
+                    Ok(Put::KeptNewer) => {
+                        tracing::info!(offering = %name, resource = %record.resource_uuid, timestamp = %sent, "periodic settings not newer than the stored ones; kept the stored")
                     }
                     Err(e) => {
                         tracing::error!(offering = %name, "cannot store periodic settings: {e:#}")

@@ -20,7 +20,6 @@ use agent_config::{Config, Offering};
 use tokio::task::JoinHandle;
 
 use crate::daemon::WakeHandle;
-use crate::periodic_store::PeriodicStore;
 use crate::sides::live::WaldurClients;
 use listener::Listener;
 use route::*;
@@ -62,7 +61,7 @@ pub fn spawn(
     on_stream: OnStream,
 ) -> Vec<JoinHandle<()>> {
     let started = jiff::Timestamp::now().to_string();
-    let store = PeriodicStore::new(&config.agent.state_dir);
+    let store = std::sync::Arc::new(crate::periodic::FileSettings::new(&config.agent.state_dir));
     let mut handles = Vec::new();
     for o in &config.offerings {
         if !o.events.enabled || selection.is_some_and(|s| !crate::groups::selects(o, s)) {

@@ -4,15 +4,15 @@
 //! Waldur for what the message names. The fields used are only the ones that name the
 //! scope (and the order states the Python agent skips, which only spares a read: a
 //! wrongly skipped order waits for the next full pass). The one exception is
-//! `resource_periodic_limits`, whose settings exist only in the message and are stored
-//! ([`crate::periodic_store`]).
+//! `resource_periodic_limits`, whose settings exist only in the message: validated here
+//! and stored by the listener ([`crate::periodic::store`]) for the desired side.
 
 use agent_desired::waldur::checked_uuid;
 use agent_reconcile::escape;
 use serde_json::Value;
 
 use crate::daemon::Wake;
-use crate::periodic_store::Record;
+use agent_desired::periodic::StoredSettings;
 
 /// Object types, as Waldur names them.
 pub const ORDER: &str = "order";
@@ -40,7 +40,7 @@ const IDLE_ORDER_STATES: [&str; 7] = [
 pub enum Action {
     Wake(Wake),
     /// Store these settings, then wake their resource.
-    Periodic(Box<Record>, Wake),
+    Periodic(Box<StoredSettings>, Wake),
     /// Nothing to do, and why (logged at info).
     Skip(String),
     /// A message that cannot be understood (logged as a warning).
@@ -63,20 +63,20 @@ fn uuid(body: &Value, key: &str) -> Result<Option<String>, String> {
     }
 }
 
-/// Routes one message body of `offering` (UUID hex).
-pub fn route(offering: &str, body: &[u8]) -> Action {
+/// Routes one message body of `offering` (UUID hex), received at `received_at` (RFC 3339).
+pub fn route(offering: &str, body: &[u8], received_at: &str) -> Action {
     let value: Value = match serde_json::from_slice(body) {
         Ok(v @ Value::Object(_)) => v,
         Ok(_) => return Action::Bad("the body is not a JSON object".into()),
         Err(e) => return Action::Bad(format!("the body is not JSON: {e}")),
     };
-    match route_value(offering, &value) {
+    match route_value(offering, &value, received_at) {
         Ok(a) => a,
         Err(why) => Action::Bad(why),
     }
 }
 
-fn route_value(offering: &str, body: &Value) -> Result<Action, String> {
+fn route_value(offering: &str, body: &Value, received_at: &str) -> Result<Action, String> {
     let kind = match body.get("object_type") {
         Some(Value::String(s)) => s.as_str(),
         Some(v) => return Err(format!("object_type {} is not a string", shown(v))),
@@ -129,7 +129,8 @@ fn route_value(offering: &str, body: &Value) -> Result<Action, String> {
         },
         OFFERING_RESOURCES_SYNC => Action::Wake(Wake::Offering(off())),
         RESOURCE_PERIODIC_LIMITS => {
-            let record = Record::from_message(offering, body).map_err(|e| e.to_string())?;
+            let record =
+                StoredSettings::from_message(body, received_at).map_err(|e| e.to_string())?;
             let wake = Wake::Resource {
                 offering: off(),
                 resource: record.resource_uuid.clone(),
@@ -152,9 +153,10 @@ mod tests {
     const OFF: &str = "d0000000000000000000000000000030";
     const R: &str = "e0000000000000000000000000000040";
     const P: &str = "b0000000000000000000000000000020";
+    const RECEIVED: &str = "2026-04-01T00:10:03Z";
 
     fn r(body: Value) -> Action {
-        route(OFF, body.to_string().as_bytes())
+        route(OFF, body.to_string().as_bytes(), RECEIVED)
     }
 
     #[test]
@@ -212,7 +214,8 @@ mod tests {
         let Action::Periodic(record, wake) = periodic else {
             panic!("{periodic:?}")
         };
-        assert_eq!(record.settings.fairshare, Some(5));
+        assert_eq!(record.settings["fairshare"], 5);
+        assert_eq!(record.offering_uuid, None, "not sent, so not stored");
         assert_eq!(
             wake,
             Wake::Resource {
@@ -241,7 +244,7 @@ mod tests {
             (br#"{"object_type": "user_lifecycle"}"#, false),
             (br#"{"object_type": "resource_api_key_rotation"}"#, false),
         ] {
-            let a = route(OFF, body);
+            let a = route(OFF, body, RECEIVED);
             match a {
                 Action::Bad(_) => assert!(bad, "{a:?}"),
                 Action::Skip(_) => assert!(!bad, "{a:?}"),

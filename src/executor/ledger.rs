@@ -88,6 +88,8 @@ pub(super) struct RootCause {
 pub(super) struct Ledger {
     statuses: BTreeMap<Address, Status>,
     causes: BTreeMap<Address, RootCause>,
+    /// Commands that ran of a failed change, the failed one included, when known.
+    ran: BTreeMap<Address, usize>,
 }
 
 impl Ledger {
@@ -107,6 +109,24 @@ impl Ledger {
         self.statuses.insert(address.clone(), status);
     }
 
+    pub fn record_ran(&mut self, address: &Address, ran: Option<usize>) {
+        if let Some(n) = ran {
+            self.ran.insert(address.clone(), n);
+        }
+    }
+
+    pub fn status(&self, address: &Address) -> Option<&Status> {
+        self.statuses.get(address)
+    }
+
+    pub fn ran(&self, address: &Address) -> Option<usize> {
+        self.ran.get(address).copied()
+    }
+
+    pub fn cause(&self, address: &Address) -> Option<&RootCause> {
+        self.causes.get(address)
+    }
+
     /// The first dependency that did not apply, with the failure behind it.
     pub fn unmet(&self, change: &Change) -> Option<RootCause> {
         change
@@ -115,10 +135,14 @@ impl Ledger {
             .find_map(|d| self.causes.get(d).cloned())
     }
 
-    /// Removes and returns what was recorded for `address`.
-    pub fn take(&mut self, address: &Address) -> Option<(Status, Option<RootCause>)> {
-        let status = self.statuses.remove(address)?;
-        Some((status, self.causes.get(address).cloned()))
+    /// Moves what was recorded for `address` into `other`; false when nothing was.
+    pub fn move_to(&mut self, address: &Address, other: &mut Ledger) -> bool {
+        let Some(status) = self.statuses.remove(address) else {
+            return false;
+        };
+        other.record(address, status, self.causes.get(address).cloned());
+        other.record_ran(address, self.ran.get(address).copied());
+        true
     }
 
     /// The statuses in plan order; a change nothing was recorded for applied.

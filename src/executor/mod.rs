@@ -14,11 +14,17 @@
 //! - when a SLURM change fails for good (fatal, not retryable or blocked), the order that
 //!   waited for it is marked erred with SLURM's message; any other failure leaves the
 //!   order for the next cycle;
-//! - every change ends applied, failed (with its class and message) or skipped.
+//! - every change ends applied, failed (with its class and message) or skipped;
+//! - a RawUsage reset that succeeded is recorded at once (the planner reads the record);
+//! - a result report (`report-command-result`) is sent whatever its dependencies did,
+//!   telling Waldur what ran and how it ended.
 //!
 //! The executor never decides what to change: the plan carries every argv and request.
 
 mod ledger;
+#[cfg(test)]
+mod periodic_tests;
+mod report;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +35,7 @@ use agent_observed::answers::FailureClass;
 use agent_reconcile::plan::{Address, Change, Command, Kind, Phase, Plan};
 use serde_json::json;
 
+use crate::periodic::ResetLedger;
 use crate::sides::{SlurmWrites, StorageWrites, WaldurWrites};
 use ledger::{Ledger, RootCause};
 pub use ledger::{Outcome, Status, Tally};
@@ -80,6 +87,8 @@ pub struct Executor<'a> {
     pub progress: Option<Progress<'a>>,
     /// Whether an erred order carries SLURM's message (`expose_backend_error_details`).
     pub expose_error_details: bool,
+    /// Where RawUsage resets that succeeded are recorded (`None`: nowhere; tests).
+    pub resets: Option<&'a dyn ResetLedger>,
 }
 
 impl Executor<'_> {
@@ -108,19 +117,20 @@ impl Executor<'_> {
             rest.into_iter().partition(|c| c.kind.is_storage());
 
         for change in before {
-            self.apply_waldur(change, &mut ledger).await;
+            self.apply_waldur(plan, change, &mut ledger).await;
             done += 1;
             tick(done);
         }
         match effective_mode(mode, plan) {
             ApplyMode::Batch if !slurm.is_empty() => {
-                self.apply_batch(&slurm, &mut ledger, replan).await;
+                self.apply_batch(&plan.cluster, &slurm, &mut ledger, replan)
+                    .await;
                 done += slurm.len();
                 tick(done);
             }
             _ => {
                 for change in slurm {
-                    self.apply_slurm(change, &mut ledger).await;
+                    self.apply_slurm(&plan.cluster, change, &mut ledger).await;
                     done += 1;
                     tick(done);
                 }
@@ -132,29 +142,35 @@ impl Executor<'_> {
             tick(done);
         }
         for change in after {
-            self.apply_waldur(change, &mut ledger).await;
+            self.apply_waldur(plan, change, &mut ledger).await;
             done += 1;
             tick(done);
         }
         ledger.outcome(plan)
     }
 
-    async fn apply_slurm(&self, change: &Change, ledger: &mut Ledger) {
+    async fn apply_slurm(&self, cluster: &str, change: &Change, ledger: &mut Ledger) {
         if let Some(cause) = ledger.unmet(change) {
             let because = format!("{} did not apply", cause.address);
             ledger.record(&change.address, Status::Skipped { because }, Some(cause));
             return;
         }
         match self.slurm.apply(change).await {
-            Ok(()) => ledger.record(&change.address, Status::Applied, None),
-            Err(f) => ledger.record(
-                &change.address,
-                Status::Failed {
-                    class: f.class,
-                    message: f.message,
-                },
-                None,
-            ),
+            Ok(()) => {
+                ledger.record(&change.address, Status::Applied, None);
+                self.record_reset(cluster, &change.address);
+            }
+            Err(f) => {
+                ledger.record_ran(&change.address, f.ran);
+                ledger.record(
+                    &change.address,
+                    Status::Failed {
+                        class: f.class,
+                        message: f.message,
+                    },
+                    None,
+                )
+            }
         }
     }
 
@@ -187,14 +203,57 @@ impl Executor<'_> {
         }
     }
 
-    /// Every SLURM change in one session. sacctmgr does not say which line failed, so the
-    /// re-plan tells what is left, and the leftovers run one by one to get each one's
-    /// message.
-    async fn apply_batch<F, Fut>(&self, changes: &[&Change], ledger: &mut Ledger, replan: F)
-    where
+    /// A reset that succeeded is recorded before anything else runs, so a restart never
+    /// repeats it; a record that cannot be written is an error (the next plan shows the
+    /// reset again).
+    fn record_reset(&self, cluster: &str, address: &Address) {
+        let (Some(ledger), Address::RawUsage(account, period)) = (self.resets, address) else {
+            return;
+        };
+        if let Err(e) = ledger.record(cluster, account, period) {
+            tracing::error!(change = %address, "RawUsage was reset but could not be recorded: {e:#}");
+        }
+    }
+
+    /// Every SLURM change in one session, but RawUsage resets: what a session did is only
+    /// known by re-planning, and a reset cannot be seen that way (it would run twice), so
+    /// resets run on their own after it.
+    async fn apply_batch<F, Fut>(
+        &self,
+        cluster: &str,
+        all: &[&Change],
+        ledger: &mut Ledger,
+        replan: F,
+    ) where
         F: FnOnce() -> Fut,
         Fut: Future<Output = anyhow::Result<Plan>>,
     {
+        let (resets, changes): (Vec<&Change>, Vec<&Change>) = all
+            .iter()
+            .partition(|c| matches!(c.address, Address::RawUsage(..)));
+        self.apply_session_and_leftovers(cluster, &changes, ledger, replan)
+            .await;
+        for change in resets {
+            self.apply_slurm(cluster, change, ledger).await;
+        }
+    }
+
+    /// The session, then the re-plan: sacctmgr does not say which line failed, so the
+    /// re-plan tells what is left, and the leftovers run one by one to get each one's
+    /// message.
+    async fn apply_session_and_leftovers<F, Fut>(
+        &self,
+        cluster: &str,
+        changes: &[&Change],
+        ledger: &mut Ledger,
+        replan: F,
+    ) where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = anyhow::Result<Plan>>,
+    {
+        if changes.is_empty() {
+            return;
+        }
         self.slurm.apply_session(changes).await;
         let leftovers = match replan().await {
             Ok(p) => p,
@@ -232,17 +291,16 @@ impl Executor<'_> {
         }
         let mut retry_ledger = Ledger::default();
         for change in left {
-            self.apply_slurm(change, &mut retry_ledger).await;
+            self.apply_slurm(cluster, change, &mut retry_ledger).await;
         }
         for change in changes {
-            match retry_ledger.take(&change.address) {
-                Some((status, cause)) => ledger.record(&change.address, status, cause),
-                None => ledger.record(&change.address, Status::Applied, None),
+            if !retry_ledger.move_to(&change.address, ledger) {
+                ledger.record(&change.address, Status::Applied, None);
             }
         }
     }
 
-    async fn apply_waldur(&self, change: &Change, ledger: &mut Ledger) {
+    async fn apply_waldur(&self, plan: &Plan, change: &Change, ledger: &mut Ledger) {
         let Some(waldur) = self.waldur else {
             let cause = RootCause {
                 address: change.address.clone(),
@@ -253,6 +311,12 @@ impl Executor<'_> {
             ledger.record(&change.address, Status::Skipped { because }, Some(cause));
             return;
         };
+        if change.reports_outcome {
+            let body = report::outcome_body(plan, change, ledger, self.expose_error_details);
+            let status = self.send(waldur, change, Some(&body)).await;
+            ledger.record(&change.address, status, None);
+            return;
+        }
         if let Some(cause) = ledger.unmet(change) {
             let mut because = format!("{} did not apply", cause.address);
             // Only SLURM failures err an order: a Waldur call that failed is retried next
@@ -265,26 +329,37 @@ impl Executor<'_> {
             ledger.record(&change.address, Status::Skipped { because }, Some(cause));
             return;
         }
+        let status = self.send(waldur, change, None).await;
+        ledger.record(&change.address, status, None);
+    }
+
+    /// The change's Waldur requests, with `body` instead of the planned one when given (a
+    /// report is one request).
+    async fn send(
+        &self,
+        waldur: &dyn WaldurWrites,
+        change: &Change,
+        body: Option<&serde_json::Value>,
+    ) -> Status {
         for cmd in &change.commands {
             let Command::Waldur {
                 offering,
                 method,
                 path,
-                body,
+                body: planned,
             } = cmd
             else {
                 continue;
             };
-            if let Err(f) = waldur.call(offering, method, path, body.as_ref()).await {
-                let status = Status::Failed {
+            let body = body.or(planned.as_ref());
+            if let Err(f) = waldur.call(offering, method, path, body).await {
+                return Status::Failed {
                     class: f.class,
                     message: f.message,
                 };
-                ledger.record(&change.address, status, None);
-                return;
             }
         }
-        ledger.record(&change.address, Status::Applied, None);
+        Status::Applied
     }
 
     /// Sends the change's `on_failure` call (an order's `set_state_erred`) with the SLURM

@@ -82,6 +82,7 @@ impl Setup {
             storage: None,
             progress: None,
             expose_error_details: true,
+            resets: None,
         };
         executor
             .apply(&plan, mode, || async { Ok(self.plan()) })
@@ -236,6 +237,7 @@ async fn a_batch_that_cannot_be_verified_is_unknown_not_done() {
         storage: None,
         progress: None,
         expose_error_details: true,
+        resets: None,
     };
     let outcome = executor
         .apply(&plan, ApplyMode::Batch, || async {
@@ -301,6 +303,7 @@ async fn batch_leftovers_are_limited_to_the_plan_that_was_shown() {
         storage: None,
         progress: None,
         expose_error_details: true,
+        resets: None,
     };
     executor
         .apply(&plan, ApplyMode::Batch, || async {
@@ -347,6 +350,7 @@ async fn homes_are_made_after_the_associations_they_serve_and_never_err_an_order
         slurm: &s.slurm,
         waldur: Some(&s.waldur),
         storage: Some(&fs),
+        resets: None,
         progress: None,
         expose_error_details: true,
     };
@@ -371,6 +375,7 @@ async fn homes_are_made_after_the_associations_they_serve_and_never_err_an_order
         slurm: &s.slurm,
         waldur: Some(&s.waldur),
         storage: Some(&fs),
+        resets: None,
         progress: None,
         expose_error_details: true,
     };
@@ -394,6 +399,7 @@ async fn homes_are_made_after_the_associations_they_serve_and_never_err_an_order
         slurm: &s.slurm,
         waldur: Some(&s.waldur),
         storage: Some(&fs),
+        resets: None,
         progress: None,
         expose_error_details: true,
     };
@@ -420,6 +426,7 @@ async fn without_a_storage_writer_storage_changes_are_skipped() {
         slurm: &s.slurm,
         waldur: Some(&s.waldur),
         storage: None,
+        resets: None,
         progress: None,
         expose_error_details: true,
     };

@@ -89,13 +89,28 @@ impl WaldurClients {
 /// Waldur, live.
 pub struct LiveWaldur {
     pub clients: Arc<WaldurClients>,
+    /// Which month periodic policies count in (their previous period's usage is read).
+    pub clock: crate::periodic::Clock,
+}
+
+impl LiveWaldur {
+    /// What a read of `offering` includes; a scoped read includes the same, so a scoped
+    /// pass computes the same periodic limits as a full one.
+    fn options(&self, offering: &Offering) -> FetchOptions {
+        let pl = &offering.slurm.periodic_limits;
+        FetchOptions {
+            periodic_month: pl.enabled.then(|| self.clock.month()),
+            limit_type: pl.limit_type,
+            ..FetchOptions::default()
+        }
+    }
 }
 
 impl WaldurReads for LiveWaldur {
     fn docs<'a>(&'a self, offering: &'a Offering) -> BoxFuture<'a, anyhow::Result<WaldurDocs>> {
         async move {
             let client = self.clients.of(offering)?;
-            fetch::fetch_docs(client, &offering.uuid, FetchOptions::default())
+            fetch::fetch_docs(client, &offering.uuid, self.options(offering))
                 .await
                 .with_context(|| format!("offering {:?}", offering.name))
         }
@@ -109,7 +124,7 @@ impl WaldurReads for LiveWaldur {
     ) -> BoxFuture<'a, anyhow::Result<WaldurDocs>> {
         async move {
             let client = self.clients.of(offering)?;
-            fetch::fetch_scoped(client, &offering.uuid, scope, FetchOptions::default())
+            fetch::fetch_scoped(client, &offering.uuid, scope, self.options(offering))
                 .await
                 .with_context(|| format!("offering {:?}", offering.name))
         }
@@ -243,15 +258,18 @@ impl SlurmReads for LiveSlurm {
 impl SlurmWrites for LiveSlurm {
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), Failure>> {
         async move {
-            for cmd in &change.commands {
-                let Command::Slurm { argv, best_effort } = cmd else {
-                    continue;
+            for (i, cmd) in change.commands.iter().enumerate() {
+                let (result, best_effort) = match cmd {
+                    Command::Slurm { argv, best_effort } => (self.run(argv).await, *best_effort),
+                    Command::Emulator { url, body } => (super::emulator::post(url, body).await, false),
+                    Command::Waldur { .. } | Command::Storage { .. } => continue,
                 };
-                if let Err(failure) = self.run(argv).await {
-                    if *best_effort {
+                if let Err(mut failure) = result {
+                    if best_effort {
                         tracing::warn!(change = %change.address, message = %failure.message, "best-effort command failed; continuing");
                         continue;
                     }
+                    failure.ran = Some(i + 1);
                     return Err(failure);
                 }
             }
@@ -272,6 +290,7 @@ impl SlurmWrites for LiveSlurm {
                 c.commands.iter().all(|cmd| match cmd {
                     Command::Slurm { argv, .. } => render::session_safe(argv),
                     Command::Waldur { .. } | Command::Storage { .. } => true,
+                    Command::Emulator { .. } => false,
                 })
             };
             for change in changes.iter().filter(expressible) {
@@ -289,7 +308,7 @@ impl SlurmWrites for LiveSlurm {
                             sacctmgr.get_or_insert_with(|| argv[0].clone());
                             lines.push(argv.as_slice());
                         }
-                        Command::Waldur { .. } | Command::Storage { .. } => {}
+                        Command::Waldur { .. } | Command::Storage { .. } | Command::Emulator { .. } => {}
                     }
                 }
             }

@@ -8,7 +8,12 @@
 //!   only writers in production);
 //! - [`snapshot`]: every side read from recorded files;
 //! - [`memory`]: every side held in memory, applying what is written (tests).
+//! - [`emulator`]: slurm-emulator's periodic-settings API (periodic limits in emulator mode).
+//!
+//! Beside them, [`Sides::periodic`]: the stored periodic settings, the reset record and the
+//! clock periodic policies count in.
 
+pub mod emulator;
 pub mod live;
 pub mod memory;
 pub mod snapshot;
@@ -35,6 +40,8 @@ use serde_json::Value;
 pub struct Failure {
     pub class: FailureClass,
     pub message: String,
+    /// How many of the change's commands ran, the failed one included (`None`: not known).
+    pub ran: Option<usize>,
 }
 
 impl Failure {
@@ -42,6 +49,7 @@ impl Failure {
         Failure {
             class,
             message: message.into(),
+            ran: None,
         }
     }
 }
@@ -156,6 +164,7 @@ pub struct Sides {
     pub slurm_writes: Option<Arc<dyn SlurmWrites>>,
     pub storage: Option<Arc<dyn StorageReads>>,
     pub storage_writes: Option<Arc<dyn StorageWrites>>,
+    pub periodic: crate::periodic::Periodic,
 }
 
 impl Sides {

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod events;
+pub mod periodic;
 pub mod waldur;
 
 use std::process::{Command, Output};

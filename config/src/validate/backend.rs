@@ -6,7 +6,9 @@ use serde_saphyr::Spanned;
 use super::leaves::line_of;
 use super::Validator;
 use crate::raw::{Leaf, RawBackendSettings, RawPeriodicLimits};
-use crate::types::{DefaultAccountPolicy, LimitType, PeriodicLimits, SlurmSettings};
+use crate::types::{
+    DefaultAccountPolicy, LimitType, PeriodicLimits, SlurmSettings, DEFAULT_EMULATOR_URL,
+};
 
 impl Validator<'_> {
     /// `{p}.backend_settings`, `line` being the offering's. A missing section is reported and
@@ -167,15 +169,38 @@ impl Validator<'_> {
             None => PeriodicLimits {
                 enabled: false,
                 limit_type: LimitType::GrpTresMins,
+                emulator_mode: false,
+                emulator_base_url: DEFAULT_EMULATOR_URL.to_string(),
             },
             Some(pl) => {
                 let pp = format!("{p}.periodic_limits");
                 let enabled = self.bool(&pl.value.enabled, &format!("{pp}.enabled"), false);
-                let _ = self.bool(
+                let emulator_mode = self.bool(
                     &pl.value.emulator_mode,
                     &format!("{pp}.emulator_mode"),
                     false,
                 );
+                let url_key = format!("{pp}.emulator_base_url");
+                let emulator_base_url = match self.string(&pl.value.emulator_base_url, &url_key) {
+                    None => DEFAULT_EMULATOR_URL.to_string(),
+                    Some(u) if super::offering::has_userinfo(&u) => {
+                        // Not repeated: what precedes the @ is probably a secret, and the URL
+                        // goes into plans.
+                        let l = pl.value.emulator_base_url.as_ref().and_then(line_of);
+                        self.error(&url_key, l, "must not carry user:password@".to_string());
+                        DEFAULT_EMULATOR_URL.to_string()
+                    }
+                    Some(u) if u.starts_with("http://") || u.starts_with("https://") => u,
+                    Some(u) => {
+                        let l = pl.value.emulator_base_url.as_ref().and_then(line_of);
+                        self.error(
+                            &url_key,
+                            l,
+                            format!("{u:?} is not an http:// or https:// URL"),
+                        );
+                        DEFAULT_EMULATOR_URL.to_string()
+                    }
+                };
                 let limit_type = match self
                     .string(&pl.value.limit_type, &format!("{pp}.limit_type"))
                     .as_deref()
@@ -196,6 +221,8 @@ impl Validator<'_> {
                 PeriodicLimits {
                     enabled,
                     limit_type,
+                    emulator_mode,
+                    emulator_base_url,
                 }
             }
         }

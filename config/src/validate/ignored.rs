@@ -81,10 +81,17 @@ const BACKEND_SETTINGS: &[Ignored] = &[
     Ignored { key: "backend_id_max_retries", when: When::Present, effect: "a taken name gets the first free -1 .. -50 suffix", affects_slurm: false },
 ];
 
+/// Keys older agents read here; the policy's parameters now live in Waldur's policy.
 const PERIODIC_LIMITS: &[Ignored] = &[
-    Ignored { key: "enabled", when: When::Enabled, effect: "periodic policies are not applied yet: no fairshare or TRES limits are written, and order limits are not written either (they would fight the policy)", affects_slurm: true },
-    Ignored { key: "emulator_mode", when: When::Enabled, effect: "the periodic-limits emulator is not used", affects_slurm: false },
-    Ignored { key: "emulator_base_url", when: When::Present, effect: "the periodic-limits emulator is not used", affects_slurm: false },
+    Ignored { key: "tres_billing_enabled", when: When::Present, effect: "Waldur's periodic policy decides it", affects_slurm: false },
+    Ignored { key: "tres_billing_weights", when: When::Present, effect: "Waldur's periodic policy decides them", affects_slurm: false },
+    Ignored { key: "fairshare_decay_half_life", when: When::Present, effect: "Waldur's periodic policy decides it", affects_slurm: false },
+    Ignored { key: "grace_ratio", when: When::Present, effect: "Waldur's periodic policy decides it", affects_slurm: false },
+    Ignored { key: "default_grace_ratio", when: When::Present, effect: "Waldur's periodic policy decides it", affects_slurm: false },
+    Ignored { key: "carryover_enabled", when: When::Present, effect: "Waldur's periodic policy decides it", affects_slurm: false },
+    Ignored { key: "raw_usage_reset", when: When::Present, effect: "Waldur's periodic policy decides it", affects_slurm: false },
+    Ignored { key: "qos_levels", when: When::Present, effect: "QoS follows the resource's paused/downscaled flags (qos_default, qos_downscaled, qos_paused)", affects_slurm: false },
+    Ignored { key: "api_endpoints", when: When::Present, effect: "only emulator_base_url is used", affects_slurm: false },
 ];
 
 fn set(value: &Value, when: When) -> bool {

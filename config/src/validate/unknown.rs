@@ -21,6 +21,13 @@ impl Validator<'_> {
                     if let Some(Value::Object(q)) = bs.get("homedir_quota") {
                         self.unknown_in(q, &format!("{bp}.homedir_quota"), known::HOMEDIR_QUOTA);
                     }
+                    if let Some(Value::Object(pl)) = bs.get("periodic_limits") {
+                        self.unknown_in(
+                            pl,
+                            &format!("{bp}.periodic_limits"),
+                            known::PERIODIC_LIMITS,
+                        );
+                    }
                     if let Some(Value::Object(pd)) = bs.get("project_directory") {
                         let pp = format!("{bp}.project_directory");
                         self.unknown_in(pd, &pp, known::PROJECT_DIRECTORY);

@@ -21,14 +21,15 @@ impl Builder<'_> {
             }
             return;
         };
-        let s = &self.cfg.slurm;
         let mut fields = Self::text_fields(&p.project, &r.name, &p.project, &p.allocation);
         let waldur_limits = match order {
             Some(o) if o.kind == OrderKind::Update && !o.limits.is_empty() => &o.limits,
             _ => &r.limits,
         };
         let mut order = order;
-        if !s.periodic_limits.enabled {
+        // A periodic policy owns its limit field: the order does not write that one.
+        let owned = self.periodic(r, &p.allocation);
+        if owned != Some(AccountField::GrpTresMins) {
             match limits::grp_tres_mins(&LimitInputs {
                 components: &self.cfg.components,
                 waldur_limits,

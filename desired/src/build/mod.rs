@@ -9,13 +9,30 @@ mod allocation;
 mod calls;
 mod members;
 mod orders;
+mod periodic;
 mod placement;
+
+use std::collections::BTreeMap;
 
 use agent_config::{DefaultAccountPolicy, Offering as OfferingConfig};
 use agent_reconcile::plan::Diagnostic;
 use agent_reconcile::state::Desired;
 
+use crate::periodic::{Received, YearMonth};
 use crate::waldur::{hex, Order, OrderKind, Resource, WaldurDocs};
+
+pub use periodic::limit_field;
+
+/// What the desired state depends on besides Waldur's documents and the config.
+#[derive(Debug, Clone, Default)]
+pub struct BuildContext {
+    /// The current month in the configured time zone (periodic policies count in it);
+    /// `None`: no clock, so a periodic policy cannot be applied.
+    pub month: Option<YearMonth>,
+    /// Resource UUID (hex) -> the settings Waldur last published for it, as stored, or
+    /// why they cannot be read.
+    pub stored: BTreeMap<String, Result<Received, String>>,
+}
 
 /// Resource states whose accounts must exist (Updating/Terminating: an order is in flight
 /// on a provisioned resource).
@@ -27,12 +44,20 @@ const LIVE_STATES: [&str; 4] = ["OK", "Erred", "Updating", "Terminating"];
 pub const SETTING_IGNORED: &str = agent_reconcile::render::SETTING_IGNORED;
 
 pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
+    build_with(cfg, docs, &BuildContext::default())
+}
+
+/// [`build`] with the clock and the stored periodic settings.
+pub fn build_with(cfg: &OfferingConfig, docs: &WaldurDocs, ctx: &BuildContext) -> Desired {
     let mut b = Builder {
         cfg,
         docs,
+        ctx,
+        policy: periodic::PolicyState::None,
         out: Desired::default(),
     };
     b.anchors();
+    b.policy = b.policy_state();
     for setting in &cfg.ignored {
         b.out.diagnostics.push(Diagnostic::warning(
             SETTING_IGNORED,
@@ -62,6 +87,8 @@ pub fn build(cfg: &OfferingConfig, docs: &WaldurDocs) -> Desired {
 struct Builder<'a> {
     cfg: &'a OfferingConfig,
     docs: &'a WaldurDocs,
+    ctx: &'a BuildContext,
+    policy: periodic::PolicyState,
     out: Desired,
 }
 
@@ -101,5 +128,7 @@ impl Builder<'_> {
     }
 }
 
+#[cfg(test)]
+mod periodic_tests;
 #[cfg(test)]
 mod tests;

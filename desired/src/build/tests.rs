@@ -3,6 +3,11 @@ use crate::waldur::{Offering, TeamMember};
 use agent_reconcile::state::{AccountField, AssocKey, Value};
 
 fn config() -> OfferingConfig {
+    config_with("")
+}
+
+/// The test offering with `backend` added to its backend_settings.
+pub(super) fn config_with(backend: &str) -> OfferingConfig {
     let yaml = r#"
 offerings:
   - name: t
@@ -20,19 +25,23 @@ offerings:
     backend_components:
       cpu: {measured_unit: k-Hours, unit_factor: 60000, accounting_type: limit, label: CPU}
       mem: {limit: 10, measured_unit: GB-Hours, unit_factor: 61440, accounting_type: usage, label: RAM}
-"#;
-    agent_config::load_str("t.yaml", yaml, None, None)
+"#
+    .replace(
+        "      allocation_prefix: hpc_\n",
+        &format!("      allocation_prefix: hpc_\n{backend}"),
+    );
+    agent_config::load_str("t.yaml", &yaml, None, None)
         .unwrap()
         .config
         .offerings
         .remove(0)
 }
 
-fn resource(json: &str) -> Resource {
+pub(super) fn resource(json: &str) -> Resource {
     serde_json::from_str(json).unwrap()
 }
 
-fn docs(resources: Vec<Resource>, orders: Vec<Order>) -> WaldurDocs {
+pub(super) fn docs(resources: Vec<Resource>, orders: Vec<Order>) -> WaldurDocs {
     let teams = resources
         .iter()
         .map(|r| {
@@ -58,6 +67,8 @@ fn docs(resources: Vec<Resource>, orders: Vec<Order>) -> WaldurDocs {
         teams,
         orders,
         user_limits: None,
+        policies: vec![],
+        usages: Default::default(),
     }
 }
 

@@ -107,7 +107,8 @@ pub fn origin_of(api_url: &str) -> Result<String, String> {
     }
 }
 
-fn install_crypto_provider() {
+/// rustls with the ring provider, for every HTTP client of the agent.
+pub fn install_crypto_provider() {
     // Several clients may be built; only the first install can succeed, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
 }

@@ -7,6 +7,7 @@ mod misc;
 mod offering_users;
 mod offerings;
 mod orders;
+mod policies;
 mod resources;
 mod usages;
 mod users;
@@ -58,6 +59,7 @@ pub fn api_router(state: FakeWaldur) -> Router<FakeWaldur> {
     const CU: &str = "/api/marketplace-component-usages";
     const ID: &str = "/api/marketplace-site-agent-identities";
     const SUB: &str = "/api/event-subscriptions/{uuid}";
+    const POL: &str = "/api/marketplace-slurm-periodic-usage-policies";
     Router::new()
         .route(&format!("{ID}/"), get(agents::list).post(agents::create))
         .route(
@@ -85,6 +87,12 @@ pub fn api_router(state: FakeWaldur) -> Router<FakeWaldur> {
             get(agents::retrieve_subscription).delete(agents::delete_subscription),
         )
         .route(&format!("{SUB}/create_queue/"), post(agents::create_queue))
+        .route(&format!("{POL}/"), get(policies::list))
+        .route(&format!("{POL}/{{uuid}}/"), get(policies::retrieve))
+        .route(
+            &format!("{POL}/{{uuid}}/report-command-result/"),
+            post(policies::report_command_result),
+        )
         .route("/api/version/", get(misc::version))
         .route("/api/users/me/", get(users::me))
         .route("/api/users/{uuid}/", get(users::retrieve))

@@ -10,6 +10,7 @@ use axum::Extension;
 
 pub async fn list(State(st): State<FakeWaldur>, base: Base, uri: Uri, q: Query) -> ApiResult {
     let resource = single_uuid_filter(&q, "resource_uuid")?;
+    let offering = single_uuid_filter(&q, "offering_uuid")?;
     let period = date_filter(&q, "billing_period")?;
     let ty = q.last("type").filter(|t| !t.is_empty());
     super::list(&st, &base, uri.path(), &q, |v| {
@@ -18,6 +19,11 @@ pub async fn list(State(st): State<FakeWaldur>, base: Base, uri: Uri, q: Query) 
             .component_usages
             .iter()
             .filter(|cu| resource.as_ref().is_none_or(|r| *r == cu.resource))
+            .filter(|cu| {
+                offering
+                    .as_ref()
+                    .is_none_or(|o| v.w.resource(&cu.resource).is_some_and(|r| &r.offering == o))
+            })
             .filter(|cu| period.as_ref().is_none_or(|p| *p == cu.billing_period))
             .filter(|cu| ty.is_none_or(|t| t == cu.component_type))
             .map(|cu| v.usage(cu))

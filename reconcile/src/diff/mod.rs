@@ -18,6 +18,8 @@
 //! - [`deletions`]: terminated accounts removed, default accounts moved off removals;
 //! - [`storage`](mod@storage): home and project directories and their quotas, after the
 //!   associations and accounts they serve;
+//! - [`periodic`]: the fields Waldur's periodic policy owns, the RawUsage reset once per
+//!   period, and the result report;
 //! - [`waldur_calls`]: the Waldur calls that report the SLURM outcome.
 
 mod accounts;
@@ -25,6 +27,7 @@ mod associations;
 mod capabilities;
 mod deletions;
 mod ownership;
+mod periodic;
 mod storage;
 mod waldur_calls;
 
@@ -72,6 +75,7 @@ pub fn plan(desired: &Desired, observed: &Observed, ctx: &PlanContext) -> Plan {
     p.check_ownership();
     let specs = p.effective_specs();
     p.plan_accounts(&specs);
+    p.plan_periodic();
     p.plan_associations();
     if ctx.scope.is_some() {
         p.defer_tombstones();

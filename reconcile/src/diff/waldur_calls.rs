@@ -96,7 +96,7 @@ impl Planner<'_> {
     }
 
     /// Waldur calls keep the order the builder gave them (seq), not address order.
-    fn push_waldur(&mut self, seq: usize, change: Change) {
+    pub(super) fn push_waldur(&mut self, seq: usize, change: Change) {
         let key = SortKey {
             phase: change.phase,
             rank: 0,
