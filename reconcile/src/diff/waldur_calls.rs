@@ -30,6 +30,23 @@ impl Planner<'_> {
                 ));
                 continue;
             }
+            // A call reporting on a terminated account reports its removal (the Terminate
+            // order's done): while the account stays in SLURM (wanted by another resource,
+            // an anchor), nothing may say it is gone.
+            if let Some(kept) = call.accounts.iter().find(|a| {
+                self.desired.tombstones.contains_key(*a)
+                    && self.observed.accounts.contains_key(*a)
+                    && !self.deleted_accounts.contains(*a)
+            }) {
+                self.diagnostics.push(Diagnostic::warning(
+                    "waldur_call_held",
+                    format!(
+                        "{} {} is held back: {kept} is terminated in Waldur but is not removed from SLURM",
+                        call.method, call.path
+                    ),
+                ));
+                continue;
+            }
             let mut depends_on: Vec<Address> = call
                 .accounts
                 .iter()
