@@ -151,6 +151,8 @@ fn bad_usernames_never_become_commands() {
     let out = build(&config(), &d);
     assert!(out.associations.is_empty());
     assert!(out.diagnostics.iter().any(|x| x.code == "invalid_name"));
+    // Who that member is in SLURM is unknown: nobody is removed on its grounds.
+    assert!(out.keep_users.contains("hpc_x"));
 }
 
 #[test]
