@@ -73,6 +73,11 @@ impl Group<'_> {
         let mut desired = Desired::default();
         let mut failures = Vec::new();
         for (o, docs) in self.offerings.iter().zip(all) {
+            let docs = docs.and_then(|docs| {
+                docs.consistent(&o.uuid)
+                    .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", o.name))?;
+                Ok(docs)
+            });
             match docs {
                 Ok(mut docs) => {
                     if !o.order_processing {

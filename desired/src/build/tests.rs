@@ -206,3 +206,19 @@ fn a_limit_that_would_lift_the_cap_is_an_error_not_unlimited() {
     assert!(!spec.fields.contains_key(&AccountField::GrpTresMins));
     assert!(out.diagnostics.iter().any(|d| d.code == "invalid_limit"));
 }
+
+#[test]
+fn a_list_that_repeats_an_item_is_not_a_consistent_read() {
+    let r = resource(NEW);
+    let mut d = docs(vec![r.clone()], vec![]);
+    assert_eq!(d.consistent("00000000000000000000000000000001"), Ok(()));
+    assert!(d
+        .consistent("00000000000000000000000000000002")
+        .unwrap_err()
+        .contains("not 00000000000000000000000000000002"));
+    d.resources.push(r);
+    assert!(d
+        .consistent("00000000000000000000000000000001")
+        .unwrap_err()
+        .contains("listed twice"));
+}
