@@ -124,12 +124,18 @@ fn durations_parse() {
 #[test]
 fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
     let text = GOOD
-        .replace("    membership_sync_backend: \"slurm\"\n", "    stomp_enabled: true\n")
+        .replace(
+            "    membership_sync_backend: \"slurm\"\n",
+            "    stomp_enabled: true\n",
+        )
         .replace(
             "      enable_user_homedir_account_creation: false\n",
             "      ldap: {uri: \"ldap://x\"}\n      qos_management: {enabled: false}\n",
         )
-        .replace("        label: \"RAM\"", "        label: \"RAM\"\n        min_value: 1");
+        .replace(
+            "        label: \"RAM\"",
+            "        label: \"RAM\"\n        min_value: 1",
+        );
     let loaded = load_str("c.yaml", &text, None, None).unwrap();
     let paths: Vec<&str> = loaded.warnings.iter().map(|w| w.path.as_str()).collect();
     for expected in [
@@ -145,5 +151,8 @@ fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
     assert!(!paths.iter().any(|p| p.contains("qos_management")));
     let loud = &loaded.config.offerings[0].ignored;
     assert!(loud.iter().any(|l| l.contains("ldap")), "{loud:?}");
-    assert!(!loud.iter().any(|l| l.contains("stomp_enabled")), "{loud:?}");
+    assert!(
+        !loud.iter().any(|l| l.contains("stomp_enabled")),
+        "{loud:?}"
+    );
 }
