@@ -44,6 +44,28 @@ pub fn lines(text: &str) -> Cow<'_, str> {
     Cow::Owned(parts.join("\n"))
 }
 
+/// JSON text with every unsafe character inside its strings written as a `\uXXXX`
+/// escape: the same JSON value, but nothing in it can steer the terminal it is paged in.
+/// serde_json escapes only U+0000..U+001F; DEL, C1 controls (U+009B is a CSI) and the
+/// bidi characters would otherwise pass raw. Line breaks, tabs and carriage returns
+/// outside strings are the document's own layout (inside strings serde_json escapes them).
+pub fn json(text: &str) -> Cow<'_, str> {
+    let escapes = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r');
+    if !text.chars().any(escapes) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if escapes(c) {
+            // Every unsafe character is in the Basic Multilingual Plane.
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 /// `Display` adapter: `format!("{}", Esc(value))`.
 pub struct Esc<'a>(pub &'a str);
 
@@ -64,5 +86,15 @@ mod tests {
         assert_eq!(text("\u{1b}[8mhidden"), "\\u{1b}[8mhidden");
         assert_eq!(text("abc\u{202e}fed"), "abc\\u{202e}fed");
         assert_eq!(lines("one\ntwo\u{7}\n"), "one\ntwo\\u{7}\n");
+    }
+
+    #[test]
+    fn json_keeps_its_value_and_loses_raw_controls() {
+        let value = serde_json::json!({"name": "a\u{202e}b\u{9b}c\u{7f}\u{1b}"});
+        let text = serde_json::to_string_pretty(&value).unwrap();
+        let shown = json(&text);
+        assert!(!shown.chars().any(|c| is_unsafe(c) && c != '\n'), "{shown}");
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
     }
 }

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use agent_config::ApplyMode;
-use agent_reconcile::escape::Esc;
+use agent_reconcile::escape::{self, Esc};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use waldur_slurm_agent::cycle::Pass;
@@ -79,7 +79,8 @@ impl Stats {
         let Some(path) = &self.stats_file else {
             return Ok(());
         };
-        std::fs::write(path, format!("{}\n", pass.summary()))
+        let summary = pass.summary().to_string();
+        std::fs::write(path, format!("{}\n", escape::json(&summary)))
             .with_context(|| format!("writing {}", path.display()))
     }
 }
