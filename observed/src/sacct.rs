@@ -27,6 +27,11 @@ use agent_reconcile::commands::SlurmTarget;
 
 use crate::runner::{RunError, Runner};
 
+/// The longest Elapsed a row of one month's sacct call can have: `--truncate` clips each
+/// job to the window (31 days, plus the hour a daylight-saving change can add). Anything
+/// longer is a broken record, and would be billed as years of usage.
+pub const MAX_ELAPSED_SECS: u64 = 31 * 86_400 + 3_600;
+
 /// Columns of the sacct query, in order.
 pub const SACCT_FORMAT: &str = "Account,ReqTRES,Elapsed,User";
 const COLUMNS: usize = 4;
@@ -328,6 +333,16 @@ impl UsageAggregator {
             }
             e => elapsed_seconds(e).map_err(|m| self.err(line_no, Some("Elapsed"), m))?,
         };
+        if seconds > MAX_ELAPSED_SECS {
+            return Err(self.err(
+                line_no,
+                Some("Elapsed"),
+                format!(
+                    "{:?} is longer than a billing month, which sacct --truncate clips every job to",
+                    elapsed.trim()
+                ),
+            ));
+        }
         self.row.clear();
         for entry in req_tres.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (name, amount) =
@@ -456,8 +471,9 @@ fn tres_entry(entry: &str) -> Result<(&str, u128), String> {
 }
 
 /// `[D-]HH:MM:SS[.fff]` or `MM:SS[.fff]` -> whole seconds. Hours may exceed 23 when there
-/// is no day part (`850:00:00`); any number of days is fine (the Python agent parsed the
-/// day as a day of the month and failed beyond 31, and read `MM:SS` as 0).
+/// is no day part (`850:00:00`); any number of days parses (the Python agent parsed the
+/// day as a day of the month and failed beyond 31, and read `MM:SS` as 0); a row longer
+/// than [`MAX_ELAPSED_SECS`] is refused by the aggregator.
 fn elapsed_seconds(text: &str) -> Result<u64, String> {
     let bad = |why: &str| format!("{text:?} is not an elapsed time ({why})");
     let (days, clock) = match text.split_once('-') {
