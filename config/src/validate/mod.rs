@@ -253,15 +253,16 @@ impl Validator<'_> {
     }
 }
 
-/// IANA names are Area/Location or a few bare names; a full check needs the tz database,
-/// which the usage reporter loads; this catches typos early.
+/// IANA names are Area/Location or a few bare names, looked up in the system's tz
+/// database as the usage reporter will: a typo fails at load, not at the first report.
 fn timezone_looks_valid(tz: &str) -> bool {
-    tz == "UTC"
+    let shaped = tz == "UTC"
         || tz == "GMT"
         || (tz.contains('/')
             && tz
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)))
+                .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
+    shaped && jiff::tz::TimeZone::get(tz).is_ok()
 }
 
 #[cfg(test)]

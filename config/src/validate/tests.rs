@@ -156,3 +156,48 @@ fn settings_without_effect_are_named_and_the_ones_that_matter_reach_the_plan() {
         "{loud:?}"
     );
 }
+
+#[test]
+fn values_that_would_fail_every_resource_fail_the_config() {
+    // Each of these would otherwise skip every resource and err every order.
+    for (from, to, says) in [
+        (
+            "unit_factor: 60000",
+            "unit_factor: 1e300",
+            "cpu.unit_factor: 1e300 TRES-minutes",
+        ),
+        (
+            "project_prefix: \"p_\"",
+            "project_prefix: \"pppppppppppppppppppppppppppppppppppp\"",
+            "project_prefix: 36 characters, more than 32",
+        ),
+        (
+            "cluster_name: \"hpc1\"",
+            "cluster_name: \"hpc1\"\n      slurm_bin_path: \"bin\"",
+            "slurm_bin_path: \"bin\" is not an absolute",
+        ),
+        (
+            "cluster_name: \"hpc1\"",
+            "cluster_name: \"hpc1\"\n      slurm_bin_path: \"/usr/bin\\n\"",
+            "slurm_bin_path: \"/usr/bin\\n\" is not an absolute",
+        ),
+        (
+            "https://waldur.example.org/api/",
+            "https://waldur.example.org/v2/",
+            "waldur_api_url: must end with /api/",
+        ),
+        (
+            "timezone: \"Europe/Tallinn\"",
+            "timezone: \"Mars/Olympus_Mons\"",
+            "\"Mars/Olympus_Mons\" is not an IANA time zone",
+        ),
+    ] {
+        let bad = GOOD.replace(from, to);
+        assert_ne!(bad, GOOD, "{from}");
+        let err = load_str("c.yaml", &bad, None, None)
+            .err()
+            .expect(says)
+            .to_string();
+        assert!(err.contains(says), "{err}");
+    }
+}
