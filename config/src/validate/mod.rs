@@ -114,12 +114,15 @@ pub fn load_str(
     };
     let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
-        // The parser's message may quote the offending value; keep only its kind so a
-        // mistyped token cannot leak.
+        // The parser's message may quote the offending value, and its later lines show
+        // the source around it (an unquoted token two lines up included): keep only the
+        // first line, up to any quote, so a token cannot leak.
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("");
         fail(vec![Problem {
             path: "(document)".into(),
             line,
-            message: format!("not valid YAML for this schema: {}", redact(&e.to_string())),
+            message: format!("not valid YAML for this schema: {}", redact(first)),
         }])
     })?;
     let tree: Value = serde_saphyr::from_str(text).unwrap_or(Value::Null);
@@ -133,6 +136,21 @@ pub fn load_str(
     v.unknown_keys(&tree);
     let mut config = v.config(raw);
     v.ignored_keys(&tree, &mut config.offerings);
+    // Whatever a message quotes (an unknown key, a misplaced value), never a token.
+    let tokens: Vec<&str> = config
+        .offerings
+        .iter()
+        .map(|o| o.api_token.expose())
+        .chain(env_token)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    for p in v.errors.iter_mut().chain(v.warnings.iter_mut()) {
+        for t in &tokens {
+            p.path = p.path.replace(t, "***");
+            p.message = p.message.replace(t, "***");
+        }
+    }
     if v.errors.is_empty() {
         Ok(Loaded {
             config,

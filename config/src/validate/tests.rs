@@ -201,3 +201,31 @@ fn values_that_would_fail_every_resource_fail_the_config() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn neither_a_syntax_error_nor_a_misplaced_token_shows_it() {
+    // The parser shows the source around an error; an unquoted token two lines up.
+    let bad = GOOD.replace(
+        "\"0123456789abcdef0123456789abcdef01234567\"",
+        "0123456789abcdef0123456789abcdef01234567",
+    );
+    let bad = bad.replace("backend_type: \"slurm\"", "backend_type: \"slurm\" x");
+    let err = load_str("c.yaml", &bad, None, None)
+        .err()
+        .expect("invalid")
+        .to_string();
+    assert!(err.contains("not valid YAML"), "{err}");
+    assert!(!err.contains("0123456789abcdef"), "{err}");
+    // The token pasted as a key of its own: the unknown-key warning does not repeat it.
+    let odd = GOOD.replace(
+        "    backend_type:",
+        "    0123456789abcdef0123456789abcdef01234567: 1\n    backend_type:",
+    );
+    let loaded = load_str("c.yaml", &odd, None, None).unwrap();
+    let shown: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(!shown.is_empty());
+    assert!(
+        shown.iter().all(|w| !w.contains("0123456789abcdef")),
+        "{shown:?}"
+    );
+}
