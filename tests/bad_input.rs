@@ -30,6 +30,8 @@ mod cases_waldur;
 mod checks;
 #[path = "bad_input/fixture.rs"]
 mod fixture;
+#[path = "support/mod.rs"]
+mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;

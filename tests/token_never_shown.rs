@@ -6,10 +6,12 @@
 //! a closed port), and with broken configs around the token. SLURM is a recorded
 //! stand-in sacctmgr/sacct, so no cluster is needed.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fake_waldur::{RunningFake, Seed};
+use fake_waldur::Seed;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "MARKER7q2w-token-4e5r6t";
@@ -37,9 +39,7 @@ fn seed() -> Seed {
 
 /// A stand-in for sacctmgr (the five reads of a small cluster; writes succeed) and sacct.
 fn slurm_bin(dir: &Path) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
     let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
     let sacctmgr = r#"#!/bin/sh
 case "$*" in
   *"show association"*) printf 'c1|root||||1|normal|||||\nc1|root|root|||1||||||\n' ;;
@@ -56,46 +56,34 @@ esac
         ("sacct", sacct),
         ("scancel", "#!/bin/sh\n"),
     ] {
-        let path = bin.join(name);
-        std::fs::write(&path, text).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        support::write_script(&bin.join(name), text);
     }
     bin
 }
 
 /// The config with the token given by `token_line` (a YAML line at offering level).
 fn config(dir: &Path, url: &str, token_line: &str) -> PathBuf {
-    let text = format!(
-        r#"timezone: UTC
-offerings:
-  - name: cluster
-    waldur_api_url: "{url}"
-    {token_line}
-    waldur_offering_uuid: "{OFFERING}"
-    backend_type: slurm
-    order_processing_backend: slurm
-    membership_sync_backend: slurm
-    reporting_backend: slurm
-    backend_settings:
-      cluster_name: c1
-      slurm_bin_path: "{bin}"
-      enable_user_homedir_account_creation: false
-      default_account: root
-      customer_prefix: c_
-      project_prefix: p_
-      allocation_prefix: a_
-    backend_components:
-      cpu: {{measured_unit: k-Hours, unit_factor: 60, accounting_type: usage, label: CPU}}
-agent:
-  http_attempts: 2
-  http_timeout: 2s
-  state_dir: {state}
-"#,
-        bin = slurm_bin(dir).display(),
-        state = dir.join("state").display()
-    );
+    let mut settings = vec![
+        "cluster_name: c1".to_string(),
+        format!("slurm_bin_path: \"{}\"", slurm_bin(dir).display()),
+    ];
+    settings.extend(support::prefixed(""));
     let path = dir.join("config.yaml");
-    std::fs::write(&path, text).unwrap();
+    support::OfferingConfig {
+        url,
+        token_line: token_line.to_string(),
+        offering: OFFERING,
+        settings: &settings,
+        components: &[
+            "cpu: {measured_unit: k-Hours, unit_factor: 60, accounting_type: usage, label: CPU}",
+        ],
+        agent: &[
+            "http_attempts: 2".into(),
+            "http_timeout: 2s".into(),
+            format!("state_dir: {}", dir.join("state").display()),
+        ],
+    }
+    .write(&path);
     path
 }
 
@@ -172,12 +160,7 @@ const COMMANDS: &[&[&str]] = &[
 
 #[test]
 fn the_token_appears_in_no_output() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let fake: RunningFake = rt.block_on(fake_waldur::spawn(seed()));
+    let (rt, fake) = support::spawn_fake(seed());
     let url = fake.base_url.clone();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

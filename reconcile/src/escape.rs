@@ -18,20 +18,30 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
-/// `text` with every unsafe character escaped; borrowed when there is none.
-pub fn text(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+/// `text` with each character `escapes` picks replaced by `escape(c)`; borrowed when
+/// there is none.
+fn replace(
+    text: &str,
+    escapes: impl Fn(char) -> bool,
+    escape: impl Fn(char) -> String,
+) -> Cow<'_, str> {
+    if !text.chars().any(&escapes) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if is_unsafe(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        if escapes(c) {
+            out.push_str(&escape(c));
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// `text` with every unsafe character escaped; borrowed when there is none.
+pub fn text(text: &str) -> Cow<'_, str> {
+    replace(text, is_unsafe, |c| format!("\\u{{{:x}}}", c as u32))
 }
 
 /// Lines of output whose own line breaks are kept and everything else escaped (for text
@@ -50,20 +60,12 @@ pub fn lines(text: &str) -> Cow<'_, str> {
 /// bidi characters would otherwise pass raw. Line breaks, tabs and carriage returns
 /// outside strings are the document's own layout (inside strings serde_json escapes them).
 pub fn json(text: &str) -> Cow<'_, str> {
-    let escapes = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r');
-    if !text.chars().any(escapes) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if escapes(c) {
-            // Every unsafe character is in the Basic Multilingual Plane.
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    // Every unsafe character is in the Basic Multilingual Plane: one \uXXXX each.
+    replace(
+        text,
+        |c| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r'),
+        |c| format!("\\u{:04x}", c as u32),
+    )
 }
 
 /// `Display` adapter: `format!("{}", Esc(value))`.

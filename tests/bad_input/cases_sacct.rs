@@ -10,6 +10,7 @@ use serde_json::json;
 use crate::case::{expectation, Case, Expect};
 use crate::checks;
 use crate::fixture::{Fixture, TOKEN};
+use crate::support::OfferingConfig;
 
 const OFFERING: &str = "f0000000000000000000000000000051";
 
@@ -40,41 +41,26 @@ fn seed() -> Seed {
 
 impl Env {
     pub fn new() -> Env {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let fake = rt.block_on(fake_waldur::spawn(seed()));
+        let (rt, fake) = crate::support::spawn_fake(seed());
         Env { _rt: rt, fake }
     }
 
     fn config(&self, bin: &Path) -> String {
-        format!(
-            r#"timezone: UTC
-offerings:
-  - name: cluster
-    waldur_api_url: {url}
-    waldur_api_token: {TOKEN}
-    waldur_offering_uuid: "{OFFERING}"
-    backend_type: slurm
-    order_processing_backend: slurm
-    membership_sync_backend: slurm
-    reporting_backend: slurm
-    backend_settings:
-      cluster_name: testcluster
-      default_account: root
-      slurm_bin_path: "{bin}"
-      enable_user_homedir_account_creation: false
-    backend_components:
-      cpu: {{measured_unit: k-Hours, unit_factor: 60, accounting_type: usage, label: CPU}}
-      mem: {{measured_unit: GB-Hours, unit_factor: 61440, accounting_type: usage, label: RAM}}
-agent:
-  http_attempts: 1
-"#,
-            url = self.fake.base_url,
-            bin = bin.display()
-        )
+        OfferingConfig {
+            url: &self.fake.base_url,
+            token_line: format!("waldur_api_token: {TOKEN}"),
+            offering: OFFERING,
+            settings: &[
+                "cluster_name: testcluster".into(),
+                format!("slurm_bin_path: \"{}\"", bin.display()),
+            ],
+            components: &[
+                "cpu: {measured_unit: k-Hours, unit_factor: 60, accounting_type: usage, label: CPU}",
+                "mem: {measured_unit: GB-Hours, unit_factor: 61440, accounting_type: usage, label: RAM}",
+            ],
+            agent: &["http_attempts: 1".into()],
+        }
+        .yaml()
     }
 
     pub fn run(&self, edit: &(dyn Fn(&Fixture) + Send + Sync), expect: &Expect) -> Vec<String> {
@@ -101,13 +87,9 @@ agent:
 
 /// A sacct that prints `rows` (raw bytes) whatever it is asked.
 fn sacct(f: &Fixture, rows: &[u8]) {
-    use std::os::unix::fs::PermissionsExt;
     f.write_bytes("rows.txt", rows);
     let script = format!("#!/bin/sh\ncat '{}'\n", f.path("rows.txt").display());
-    let path = f.path("bin/sacct");
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    crate::support::write_script(&f.path("bin/sacct"), &script);
 }
 
 fn rows(name: &str, text: &'static str) -> Case {

@@ -81,48 +81,31 @@ pub struct World {
 impl World {
     pub fn new() -> World {
         support::cleanup(PREFIX);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let fake = rt.block_on(fake_waldur::spawn(seed()));
+        let (rt, fake) = support::spawn_fake(seed());
         let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            r#"timezone: UTC
-offerings:
-  - name: cluster
-    waldur_api_url: {url}
-    waldur_api_token: {TOKEN}
-    waldur_offering_uuid: "{OFFERING}"
-    backend_type: slurm
-    order_processing_backend: slurm
-    membership_sync_backend: slurm
-    reporting_backend: slurm
-    backend_settings:
-      cluster_name: testcluster
-      enable_user_homedir_account_creation: false
-      default_account: root
-      customer_prefix: {PREFIX}c_
-      project_prefix: {PREFIX}p_
-      allocation_prefix: {PREFIX}a_
-      qos_default: normal
-    backend_components:
-      cpu: {{measured_unit: k-Hours, unit_factor: {CPU_FACTOR}, accounting_type: limit, label: CPU}}
-agent:
-  max_deletions: 40
-  http_attempts: 2
-  http_timeout: 1s
-  command_timeout: 20s
-  state_dir: {state}
-"#,
-            url = fake.base_url,
-            state = dir.path().join("state").display()
+        let mut settings = vec![
+            "cluster_name: testcluster".to_string(),
+            "qos_default: normal".into(),
+        ];
+        settings.extend(support::prefixed(PREFIX));
+        let cpu = format!(
+            "cpu: {{measured_unit: k-Hours, unit_factor: {CPU_FACTOR}, accounting_type: limit, label: CPU}}"
         );
-        let path = dir.path().join("config.yaml");
-        std::fs::write(&path, config).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        support::OfferingConfig {
+            url: &fake.base_url,
+            token_line: format!("waldur_api_token: {TOKEN}"),
+            offering: OFFERING,
+            settings: &settings,
+            components: &[&cpu],
+            agent: &[
+                "max_deletions: 40".into(),
+                "http_attempts: 2".into(),
+                "http_timeout: 1s".into(),
+                "command_timeout: 20s".into(),
+                format!("state_dir: {}", dir.path().join("state").display()),
+            ],
+        }
+        .write(&dir.path().join("config.yaml"));
         World {
             rt,
             fake,
