@@ -150,7 +150,14 @@ pub fn run(world: &World, tally: &mut Tally, rng: &mut Rng, trials: usize) {
             format!("{delay} ms after the start")
         } else {
             wait_for_write(&mut child, 1);
-            let delay = rng.below(apply_ms.max(1));
+            // Half within the first writes, half anywhere in an apply of the usual length
+            // (shorter applies end first: those kills find the agent done).
+            let span = if rng.below(2) == 0 {
+                60
+            } else {
+                apply_ms.max(1)
+            };
+            let delay = rng.below(span);
             std::thread::sleep(Duration::from_millis(delay));
             format!("{delay} ms into the apply")
         };
