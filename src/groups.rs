@@ -102,6 +102,11 @@ impl Group<'_> {
         let mut failures = Vec::new();
         let mut read = Vec::new();
         for (o, docs) in offerings.iter().zip(all) {
+            let docs = docs.and_then(|docs| {
+                docs.consistent(&o.uuid)
+                    .map_err(|e| anyhow::anyhow!("offering {:?}: {e}", o.name))?;
+                Ok(docs)
+            });
             match docs {
                 Ok(mut docs) => {
                     if !o.order_processing {

@@ -217,6 +217,37 @@ pub struct WaldurDocs {
     pub usages: crate::periodic::Usages,
 }
 
+impl WaldurDocs {
+    /// Whether the documents can be one consistent read of offering `offering_uuid` (hex):
+    /// the offering asked for, and every resource and order listed once. Page-number
+    /// pagination over a list that changes while it is read repeats one item and drops
+    /// another with the same total count, so a repeat means the list is not the whole
+    /// truth.
+    pub fn consistent(&self, offering_uuid: &str) -> Result<(), String> {
+        if self.offering.uuid != offering_uuid {
+            return Err(format!(
+                "the offering document is offering {}, not {offering_uuid}",
+                self.offering.uuid
+            ));
+        }
+        fn repeated<'a>(uuids: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+            let mut seen = std::collections::BTreeSet::new();
+            uuids.into_iter().find(|u| !seen.insert(*u))
+        }
+        if let Some(u) = repeated(self.resources.iter().map(|r| r.uuid.as_str())) {
+            return Err(format!(
+                "resource {u} is listed twice: the resource list changed while it was read"
+            ));
+        }
+        if let Some(u) = repeated(self.orders.iter().map(|o| o.uuid.as_str())) {
+            return Err(format!(
+                "order {u} is listed twice: the order list changed while it was read"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Waldur sends `null` for some free-form objects; treat it as empty.
 fn null_as_empty<'de, D>(d: D) -> Result<BTreeMap<String, Value>, D::Error>
 where

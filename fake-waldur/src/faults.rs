@@ -70,6 +70,19 @@ pub enum FaultAction {
     /// Serve the request normally (state changes happen), then drop the
     /// connection without a complete response: a transport error for the client.
     Disconnect,
+    /// Serve normally, then drop the last `count` items of a JSON list body and keep
+    /// `X-Result-Count` and `Link` as they were: a page that lost items on the way.
+    /// With `strip_count`, `X-Result-Count` goes too (a proxy that drops headers).
+    DropItems {
+        #[serde(default = "default_count")]
+        count: usize,
+        #[serde(default)]
+        strip_count: bool,
+    },
+}
+
+fn default_count() -> usize {
+    1
 }
 
 fn default_retry_after() -> u64 {
@@ -86,6 +99,7 @@ impl FaultAction {
             FaultAction::Truncate => "truncate",
             FaultAction::InvalidJson => "invalid_json",
             FaultAction::Disconnect => "disconnect",
+            FaultAction::DropItems { .. } => "drop_items",
         }
     }
 }
@@ -223,6 +237,24 @@ pub async fn inject(State(state): State<FakeWaldur>, req: Request, next: Next) -
             "{\"detail\": \"this is not valid JSON",
         )
             .into_response(),
+        FaultAction::DropItems { count, strip_count } => {
+            let (mut parts, body) = next.run(req).await.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let body = match serde_json::from_slice::<Value>(&bytes) {
+                Ok(Value::Array(mut items)) => {
+                    items.truncate(items.len().saturating_sub(*count));
+                    Bytes::from(serde_json::to_vec(&items).unwrap_or_default())
+                }
+                _ => bytes,
+            };
+            parts.headers.remove(header::CONTENT_LENGTH);
+            if *strip_count {
+                parts.headers.remove("x-result-count");
+            }
+            Response::from_parts(parts, Body::from(body))
+        }
         FaultAction::Disconnect => {
             let (mut parts, _) = next.run(req).await.into_parts();
             parts.headers.remove(header::CONTENT_LENGTH);

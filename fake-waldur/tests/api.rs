@@ -835,6 +835,19 @@ async fn fault_injection_and_request_log() {
         "executing"
     );
 
+    // drop_items: a short page, with or without its count.
+    const LIST: &str = "/api/marketplace-provider-resources/";
+    let list = format!("{LIST}?offering_uuid={}", demo::OFFERING);
+    let full = c.get(&list).await;
+    let total = full.json().as_array().unwrap().len();
+    assert!(total >= 1);
+    fault(json!({"path_prefix": LIST, "kind": "drop_items"})).await;
+    let r = c.get(&list).await;
+    assert_eq!(r.json().as_array().unwrap().len(), total - 1);
+    assert_eq!(r.header("x-result-count"), full.header("x-result-count"));
+    fault(json!({"path_prefix": LIST, "kind": "drop_items", "strip_count": true})).await;
+    assert_eq!(c.get(&list).await.header("x-result-count"), None);
+
     fault(json!({"path_prefix": ME, "kind": "disconnect"})).await;
     let r = c.get(ME).await;
     assert!(!r.complete, "the response must be cut off: {r:?}");

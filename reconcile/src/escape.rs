@@ -18,20 +18,30 @@ pub fn is_unsafe(c: char) -> bool {
         )
 }
 
-/// `text` with every unsafe character escaped; borrowed when there is none.
-pub fn text(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(is_unsafe) {
+/// `text` with each character `escapes` picks replaced by `escape(c)`; borrowed when
+/// there is none.
+fn replace(
+    text: &str,
+    escapes: impl Fn(char) -> bool,
+    escape: impl Fn(char) -> String,
+) -> Cow<'_, str> {
+    if !text.chars().any(&escapes) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 8);
     for c in text.chars() {
-        if is_unsafe(c) {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        if escapes(c) {
+            out.push_str(&escape(c));
         } else {
             out.push(c);
         }
     }
     Cow::Owned(out)
+}
+
+/// `text` with every unsafe character escaped; borrowed when there is none.
+pub fn text(text: &str) -> Cow<'_, str> {
+    replace(text, is_unsafe, |c| format!("\\u{{{:x}}}", c as u32))
 }
 
 /// Lines of output whose own line breaks are kept and everything else escaped (for text
@@ -44,24 +54,18 @@ pub fn lines(text: &str) -> Cow<'_, str> {
     Cow::Owned(parts.join("\n"))
 }
 
-/// JSON text (a document, a log line) with every unsafe character as JSON's own
-/// `\uXXXX` escape, so it stays valid JSON; all of them are in the BMP. Inside a JSON
-/// string that is the same character. Line breaks are kept: serializers escape them
-/// within strings, so any left are the layout of a pretty-printed document.
+/// JSON text with every unsafe character inside its strings written as a `\uXXXX`
+/// escape: the same JSON value, but nothing in it can steer the terminal it is paged in.
+/// serde_json escapes only U+0000..U+001F; DEL, C1 controls (U+009B is a CSI) and the
+/// bidi characters would otherwise pass raw. Line breaks, tabs and carriage returns
+/// outside strings are the document's own layout (inside strings serde_json escapes them).
 pub fn json(text: &str) -> Cow<'_, str> {
-    let escaped = |c: char| c != '\n' && is_unsafe(c);
-    if !text.chars().any(escaped) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if escaped(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
+    // Every unsafe character is in the Basic Multilingual Plane: one \uXXXX each.
+    replace(
+        text,
+        |c| is_unsafe(c) && !matches!(c, '\n' | '\t' | '\r'),
+        |c| format!("\\u{:04x}", c as u32),
+    )
 }
 
 /// `Display` adapter: `format!("{}", Esc(value))`.
@@ -88,5 +92,15 @@ mod tests {
             json("{\n \"a\":\"x\u{202e}y\u{85}\"}"),
             "{\n \"a\":\"x\\u202ey\\u0085\"}"
         );
+    }
+
+    #[test]
+    fn json_keeps_its_value_and_loses_raw_controls() {
+        let value = serde_json::json!({"name": "a\u{202e}b\u{9b}c\u{7f}\u{1b}"});
+        let text = serde_json::to_string_pretty(&value).unwrap();
+        let shown = json(&text);
+        assert!(!shown.chars().any(|c| is_unsafe(c) && c != '\n'), "{shown}");
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back, value);
     }
 }

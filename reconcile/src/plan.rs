@@ -264,8 +264,11 @@ impl Plan {
         self.summary.delete
     }
 
+    /// The plan as `plan --json` prints it (docs/plan-format.md), unsafe characters
+    /// escaped.
     pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("plan serialises")
+        crate::escape::json(&serde_json::to_string_pretty(self).expect("plan serialises"))
+            .into_owned()
     }
 }
 

@@ -140,3 +140,40 @@ fn limits_inherited_from_the_account_are_not_cleared_on_users() {
     assert!(argv.contains("MaxTRESMins=cpu=-1"), "{argv}");
     assert!(!argv.contains("mem"), "{argv}");
 }
+
+#[test]
+fn a_tres_the_cluster_does_not_list_is_never_cleared() {
+    // The TRES read lacks gres/gpu (a partial read, a slurm.conf change): the desired
+    // gpu limit is left out, and so is SLURM's gpu cap, which stays as it is.
+    let (mut d, mut o) = world(&[("a_y", "proj", "y")]);
+    let mut spec = account("a_y", Tier::Allocation, "proj", "y");
+    let limits = TresMap::from([("cpu".into(), 10), ("gres/gpu".into(), 7)]);
+    spec.fields
+        .insert(AccountField::GrpTresMins, Value::Tres(limits.clone()));
+    d.add_account(spec);
+    let key = AssocKey::new("a_y", "ann", "");
+    d.associations.insert(
+        key.clone(),
+        AssocSpec {
+            max_tres_mins: Some(limits.clone()),
+            ..member("a_y", "ann")
+        },
+    );
+    let seen = TresMap::from([("cpu".into(), 5), ("gres/gpu".into(), 3)]);
+    o.accounts.get_mut("a_y").unwrap().grp_tres_mins = seen.clone();
+    o.associations.insert(
+        key,
+        ObservedAssoc {
+            max_tres_mins: seen,
+            ..plain_association()
+        },
+    );
+    let p = plan(&d, &o, &ctx());
+    let argv = format!(
+        "{:?}",
+        p.changes.iter().map(|c| &c.commands).collect::<Vec<_>>()
+    );
+    assert!(argv.contains("GrpTRESMins=cpu=10"), "{argv}");
+    assert!(argv.contains("MaxTRESMins=cpu=10"), "{argv}");
+    assert!(!argv.contains("gres/gpu"), "{argv}");
+}

@@ -199,3 +199,33 @@ fn a_partition_setting_change_adds_before_it_removes_and_cancels_no_jobs() {
         );
     }
 }
+
+#[test]
+fn a_terminated_account_that_stays_does_not_complete_its_order() {
+    // A Terminate naming an account another resource still wants, or the project above
+    // it: the account is kept, so its order must not be reported done.
+    for account_name in ["a_1", "p_x"] {
+        let (mut d, mut o) = world(&[("a_1", "p_x")]);
+        o.accounts
+            .insert("a_1".into(), testkit::written(&d.accounts["a_1"]));
+        d.waldur_calls.clear();
+        d.tombstones.insert(
+            account_name.into(),
+            Tombstone {
+                account: account_name.into(),
+                tier: Tier::Allocation,
+                cascade_parent: Some("p_x".into()),
+                reason: reason(),
+            },
+        );
+        d.waldur_calls.push(done_call(account_name));
+        let p = plan(&d, &o, &testkit::context("c1"));
+        assert!(
+            !touched(&p).iter().any(|a| a.starts_with("waldur/")),
+            "{}",
+            p.to_json()
+        );
+        assert!(p.changes.iter().all(|c| c.action != Action::Delete));
+        assert!(p.diagnostics.iter().any(|d| d.code == "waldur_call_held"));
+    }
+}

@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use agent_config::ApplyMode;
-use agent_reconcile::escape::Esc;
+use agent_reconcile::escape::{self, Esc};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use waldur_slurm_agent::cycle::Pass;
@@ -94,7 +94,9 @@ impl Stats {
         let Some(path) = &self.stats_file else {
             return Ok(());
         };
-        std::fs::write(path, format!("{doc}\n"))
+        // Values from Waldur and SLURM are in it: no terminal controls, even when paged.
+        let text = doc.to_string();
+        std::fs::write(path, format!("{}\n", escape::json(&text)))
             .with_context(|| format!("writing {}", path.display()))
     }
 }

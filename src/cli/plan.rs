@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use agent_reconcile::escape::Esc;
+use agent_reconcile::escape::{self, Esc};
 use agent_reconcile::{render, Plan};
 use anyhow::Result;
 use waldur_slurm_agent::cycle::{self, PassOptions};
@@ -43,7 +43,7 @@ pub async fn plan(
         Format::Json if plans.len() == 1 => println!("{}", plans[0].to_json()),
         Format::Json => println!(
             "{}",
-            serde_json::to_string_pretty(&plans).expect("plans serialise")
+            escape::json(&serde_json::to_string_pretty(&plans).expect("plans serialise"))
         ),
         Format::Text => plans.iter().for_each(|p| print!("{}", render::text(p))),
         Format::Script => plans

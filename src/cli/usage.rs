@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use agent_config::Config;
-use agent_reconcile::escape::Esc;
+use agent_reconcile::escape::{self, Esc};
 use anyhow::{Context, Result};
 use jiff::Timestamp;
 use waldur_slurm_agent::sides::Counts;
@@ -81,7 +81,9 @@ fn finish(
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(submissions).expect("submissions serialise")
+            escape::json(
+                &serde_json::to_string_pretty(submissions).expect("submissions serialise")
+            )
         );
         eprintln!("{}", Esc(&summary.text));
     } else {

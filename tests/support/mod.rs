@@ -102,9 +102,60 @@ pub fn cleanup(prefix: &str) {
     }
 }
 
-/// An executable script (a wrapper around a SLURM command).
+/// The agent's config for one offering of the fake Waldur: the waldur-site-agent keys every
+/// test sets, and the parts that differ.
+pub struct OfferingConfig<'a> {
+    pub url: &'a str,
+    /// The offering-level line that gives the token, e.g. `waldur_api_token: "T"`.
+    pub token_line: String,
+    pub offering: &'a str,
+    /// `backend_settings` lines besides `default_account` and the homedir switch (each
+    /// `key: value`, indented by the builder).
+    pub settings: &'a [String],
+    /// `backend_components` lines (`name: {...}`).
+    pub components: &'a [&'a str],
+    /// `agent` lines (`key: value`).
+    pub agent: &'a [String],
+}
+
+impl OfferingConfig<'_> {
+    pub fn yaml(&self) -> String {
+        let indent = |lines: &[String], by: &str| -> String {
+            lines.iter().map(|l| format!("{by}{l}\n")).collect()
+        };
+        let components: Vec<String> = self.components.iter().map(|c| c.to_string()).collect();
+        format!(
+            "timezone: UTC\nofferings:\n  - name: cluster\n    waldur_api_url: \"{url}\"\n    {token}\n    waldur_offering_uuid: \"{offering}\"\n    backend_type: slurm\n    order_processing_backend: slurm\n    membership_sync_backend: slurm\n    reporting_backend: slurm\n    backend_settings:\n      enable_user_homedir_account_creation: false\n      default_account: root\n{settings}    backend_components:\n{components}agent:\n{agent}",
+            url = self.url,
+            token = self.token_line,
+            offering = self.offering,
+            settings = indent(self.settings, "      "),
+            components = indent(&components, "      "),
+            agent = indent(self.agent, "  "),
+        )
+    }
+
+    /// Writes the config to `path`, readable by its owner only (it holds the token).
+    pub fn write(&self, path: &std::path::Path) {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(path, self.yaml()).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+}
+
+/// `backend_settings` lines of a tree with prefixed names: `{prefix}c_`, `{prefix}p_`,
+/// `{prefix}a_`.
+pub fn prefixed(prefix: &str) -> Vec<String> {
+    ["customer", "project", "allocation"]
+        .iter()
+        .map(|tier| format!("{tier}_prefix: {prefix}{}_", &tier[..1]))
+        .collect()
+}
+
+/// Writes an executable script (a stand-in for a SLURM program), its directory too.
 pub fn write_script(path: &std::path::Path, text: &str) {
     use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
@@ -122,4 +173,16 @@ pub fn broker_available() -> bool {
     }
     eprintln!("skipping: no test broker (RABBITMQ_MGMT_URL unset)");
     false
+}
+
+/// The fake Waldur on loopback, served by a runtime of its own (kept with it: the fake
+/// stops when the runtime is dropped).
+pub fn spawn_fake(seed: fake_waldur::Seed) -> (tokio::runtime::Runtime, fake_waldur::RunningFake) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let fake = rt.block_on(fake_waldur::spawn(seed));
+    (rt, fake)
 }

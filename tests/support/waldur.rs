@@ -64,46 +64,32 @@ impl Env {
         for q in ["wpaused", "wlimited"] {
             sacctmgr(&["-i", "add", "qos", q]);
         }
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let fake = rt.block_on(fake_waldur::spawn(seed(prefix, resources)));
+        let (rt, fake) = spawn_fake(seed(prefix, resources));
         let dir = tempfile::tempdir().unwrap();
-        let state = dir.path().join("state").display().to_string();
-        let config = format!(
-            r#"
-timezone: UTC
-offerings:
-  - name: cluster
-    waldur_api_url: {url}
-    waldur_api_token: {TOKEN}
-    waldur_offering_uuid: "{OFFERING}"
-    backend_type: slurm
-    order_processing_backend: slurm
-    membership_sync_backend: slurm
-    reporting_backend: slurm
-    backend_settings:
-      cluster_name: testcluster
-      slurm_bin_path: "{slurm_bin_path}"
-      default_account: root
-      customer_prefix: {prefix}c_
-      project_prefix: {prefix}p_
-      allocation_prefix: {prefix}a_
-      qos_default: normal
-      qos_paused: wpaused
-      qos_downscaled: wlimited
-    backend_components:
-      cpu: {{measured_unit: k-Hours, unit_factor: {cpu_factor}, accounting_type: limit, label: CPU}}
-agent:
-  max_deletions: 10
-  http_attempts: 3
-  state_dir: {state}
-"#,
-            url = fake.base_url
+        let mut settings = vec![
+            "cluster_name: testcluster".to_string(),
+            format!("slurm_bin_path: \"{slurm_bin_path}\""),
+            "qos_default: normal".into(),
+            "qos_paused: wpaused".into(),
+            "qos_downscaled: wlimited".into(),
+        ];
+        settings.extend(prefixed(prefix));
+        let cpu = format!(
+            "cpu: {{measured_unit: k-Hours, unit_factor: {cpu_factor}, accounting_type: limit, label: CPU}}"
         );
-        std::fs::write(dir.path().join("config.yaml"), config).unwrap();
+        OfferingConfig {
+            url: &fake.base_url,
+            token_line: format!("waldur_api_token: {TOKEN}"),
+            offering: OFFERING,
+            settings: &settings,
+            components: &[&cpu],
+            agent: &[
+                "max_deletions: 10".into(),
+                "http_attempts: 3".into(),
+                format!("state_dir: {}", dir.path().join("state").display()),
+            ],
+        }
+        .write(&dir.path().join("config.yaml"));
         Env {
             rt,
             fake,

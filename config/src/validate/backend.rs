@@ -3,7 +3,7 @@
 
 use serde_saphyr::Spanned;
 
-use super::leaves::line_of;
+use super::leaves::{line_of, MAX_PREFIX_LEN};
 use super::Validator;
 use crate::raw::{Leaf, RawBackendSettings, RawPeriodicLimits};
 use crate::types::{
@@ -72,7 +72,7 @@ impl Validator<'_> {
         );
         let prefix = |v: &mut Self, leaf: &Leaf, key: &str| {
             let value = s(v, leaf, key).unwrap_or_default();
-            v.name(value, &format!("{p}.{key}"), leaf)
+            v.name_of_length(value, &format!("{p}.{key}"), leaf, MAX_PREFIX_LEN)
         };
         let customer_prefix = prefix(self, &raw.customer_prefix, "customer_prefix");
         let project_prefix = prefix(self, &raw.project_prefix, "project_prefix");
@@ -97,6 +97,21 @@ impl Validator<'_> {
             });
         let slurm_bin_path =
             s(self, &raw.slurm_bin_path, "slurm_bin_path").unwrap_or_else(|| "/usr/bin".into());
+        // The programs run from here, and the dry-run script prints the path in every
+        // command line: an absolute directory of printable characters only ("" = $PATH).
+        if !(slurm_bin_path.is_empty() || slurm_bin_path.starts_with('/'))
+            || slurm_bin_path.chars().any(char::is_control)
+        {
+            let l = raw.slurm_bin_path.as_ref().and_then(line_of);
+            self.error(
+                &format!("{p}.slurm_bin_path"),
+                l,
+                format!(
+                    "{:?} is not an absolute directory path without control characters",
+                    slurm_bin_path
+                ),
+            );
+        }
         if let Some(mode) = s(self, &raw.execution_mode, "execution_mode") {
             if mode != "cli" {
                 let l = raw.execution_mode.as_ref().and_then(line_of);

@@ -10,6 +10,11 @@ use super::Validator;
 use crate::raw::RawComponent;
 use crate::types::{AccountingType, Component};
 
+/// Largest `unit_factor` accepted: far above any real unit (a PB-hour of memory is
+/// 6.4e10 MB-minutes), far below factors that would put every limit past what the agent
+/// writes.
+const MAX_UNIT_FACTOR: f64 = 1e12;
+
 impl Validator<'_> {
     /// `{p}.backend_components`, `line` being the offering's.
     pub(super) fn backend_components(
@@ -60,6 +65,14 @@ impl Validator<'_> {
         if unit_factor <= 0.0 || !unit_factor.is_finite() {
             let l = raw.unit_factor.as_ref().and_then(line_of);
             self.error(&format!("{p}.unit_factor"), l, "must be a positive number");
+        } else if unit_factor > MAX_UNIT_FACTOR {
+            // Not an error per resource (that would err every order for a typo here).
+            let l = raw.unit_factor.as_ref().and_then(line_of);
+            self.error(
+                &format!("{p}.unit_factor"),
+                l,
+                format!("{unit_factor:e} TRES-minutes per Waldur unit is more than {MAX_UNIT_FACTOR:e} (a PB-hour of memory is 6.4e10)"),
+            );
         }
         let accounting_type = match self
             .string(&raw.accounting_type, &format!("{p}.accounting_type"))

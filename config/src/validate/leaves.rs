@@ -8,6 +8,11 @@ use serde_saphyr::Spanned;
 use super::Validator;
 use crate::raw::Leaf;
 
+/// Longest SLURM name accepted (the agent's names layer has the same bound).
+pub(super) const MAX_NAME_LEN: usize = 64;
+/// Longest account-name prefix: half a name, so a slug still fits after it.
+pub(super) const MAX_PREFIX_LEN: usize = MAX_NAME_LEN / 2;
+
 pub(super) fn line_of<T>(s: &Spanned<T>) -> Option<u64> {
     Some(s.referenced.line()).filter(|l| *l > 0)
 }
@@ -173,18 +178,35 @@ impl Validator<'_> {
     }
 
     pub(super) fn name(&mut self, value: String, path: &str, leaf: &Leaf) -> String {
+        self.name_of_length(value, path, leaf, MAX_NAME_LEN)
+    }
+
+    /// A name (or a prefix of names) of at most `max` characters.
+    pub(super) fn name_of_length(
+        &mut self,
+        value: String,
+        path: &str,
+        leaf: &Leaf,
+        max: usize,
+    ) -> String {
         if value.is_empty() {
             return value;
         }
         let ok = value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        let line = leaf.as_ref().and_then(line_of);
         if !ok {
-            let line = leaf.as_ref().and_then(line_of);
             self.error(
                 path,
                 line,
                 format!("{value:?} is not a valid SLURM name (letters, digits, '_' and '-' only)"),
+            );
+        } else if value.len() > max {
+            self.error(
+                path,
+                line,
+                format!("{} characters, more than {max}", value.len()),
             );
         }
         value

@@ -116,12 +116,15 @@ pub fn load_str(
     };
     let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
         let line = e.location().map(|l| l.line());
-        // The parser's message may quote the offending value; keep only its kind so a
-        // mistyped token cannot leak.
+        // The parser's message may quote the offending value, and its later lines show
+        // the source around it (an unquoted token two lines up included): keep only the
+        // first line, up to any quote, so a token cannot leak.
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or("");
         fail(vec![Problem {
             path: "(document)".into(),
             line,
-            message: format!("not valid YAML for this schema: {}", redact(&e.to_string())),
+            message: format!("not valid YAML for this schema: {}", redact(first)),
         }])
     })?;
     let tree: Value = serde_saphyr::from_str(text).unwrap_or(Value::Null);
@@ -135,6 +138,21 @@ pub fn load_str(
     v.unknown_keys(&tree);
     let mut config = v.config(raw);
     v.ignored_keys(&tree, &mut config.offerings);
+    // Whatever a message quotes (an unknown key, a misplaced value), never a token.
+    let tokens: Vec<&str> = config
+        .offerings
+        .iter()
+        .map(|o| o.api_token.expose())
+        .chain(env_token)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    for p in v.errors.iter_mut().chain(v.warnings.iter_mut()) {
+        for t in &tokens {
+            p.path = hide_token(&p.path, t);
+            p.message = hide_token(&p.message, t);
+        }
+    }
     if v.errors.is_empty() {
         Ok(Loaded {
             config,
@@ -144,6 +162,31 @@ pub fn load_str(
     } else {
         Err(fail(v.errors))
     }
+}
+
+/// `text` with each whole-word occurrence of `token` as `***`. Whole words only: a
+/// short token (`t`) must not turn `stomp_ws_port` into `s***omp_ws_por***`, while a
+/// token quoted, pasted as a key or inside a URL is still a word of its own.
+fn hide_token(text: &str, token: &str) -> String {
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find(token) {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + token.len()..].chars().next();
+        let bounded = !before.is_some_and(word) && !after.is_some_and(word);
+        out.push_str(&rest[..i]);
+        if bounded {
+            out.push_str("***");
+            rest = &rest[i + token.len()..];
+        } else {
+            let step = rest[i..].chars().next().map_or(1, char::len_utf8);
+            out.push_str(&rest[i..i + step]);
+            rest = &rest[i + step..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 fn redact(message: &str) -> String {
@@ -263,15 +306,18 @@ impl Validator<'_> {
     }
 }
 
-/// IANA names are Area/Location or a few bare names; a full check needs the tz database,
-/// which the usage reporter loads; this catches typos early.
+/// IANA names are Area/Location or a few bare names, looked up in the system's tz
+/// database as the usage reporter will: a typo fails at load, not at the first report.
 fn timezone_looks_valid(tz: &str) -> bool {
-    tz == "UTC"
+    let shaped = tz == "UTC"
         || tz == "GMT"
         || (tz.contains('/')
             && tz
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)))
+                .all(|c| c.is_ascii_alphanumeric() || "/_-+".contains(c)));
+    // Without any tz database on the host, the shape is all that can be checked here.
+    let db = jiff::tz::db();
+    shaped && (db.is_definitively_empty() || db.get(tz).is_ok())
 }
 
 #[cfg(test)]

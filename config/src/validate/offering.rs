@@ -27,6 +27,15 @@ impl Validator<'_> {
                 "must start with http:// or https://",
             );
         }
+        let tail = api_url.split(['?', '#']).next().unwrap_or("");
+        if !api_url.is_empty() && !tail.trim_end_matches('/').ends_with("/api") {
+            let l = raw.waldur_api_url.as_ref().and_then(line_of);
+            self.error(
+                &format!("{p}.waldur_api_url"),
+                l,
+                "must end with /api/ (the API root, e.g. https://waldur.example.org/api/)",
+            );
+        }
         if has_userinfo(&api_url) {
             // The URL is not repeated: what precedes the @ is probably a secret.
             let l = raw.waldur_api_url.as_ref().and_then(line_of);

@@ -420,3 +420,95 @@ fn periodic_limits_are_read_and_older_keys_named() {
         DEFAULT_EMULATOR_URL
     );
 }
+
+#[test]
+fn values_that_would_fail_every_resource_fail_the_config() {
+    // Each of these would otherwise skip every resource and err every order.
+    for (from, to, says) in [
+        (
+            "unit_factor: 60000",
+            "unit_factor: 1e300",
+            "cpu.unit_factor: 1e300 TRES-minutes",
+        ),
+        (
+            "project_prefix: \"p_\"",
+            "project_prefix: \"pppppppppppppppppppppppppppppppppppp\"",
+            "project_prefix: 36 characters, more than 32",
+        ),
+        (
+            "cluster_name: \"hpc1\"",
+            "cluster_name: \"hpc1\"\n      slurm_bin_path: \"bin\"",
+            "slurm_bin_path: \"bin\" is not an absolute",
+        ),
+        (
+            "cluster_name: \"hpc1\"",
+            "cluster_name: \"hpc1\"\n      slurm_bin_path: \"/usr/bin\\n\"",
+            "slurm_bin_path: \"/usr/bin\\n\" is not an absolute",
+        ),
+        (
+            "https://waldur.example.org/api/",
+            "https://waldur.example.org/v2/",
+            "waldur_api_url: must end with /api/",
+        ),
+        (
+            "timezone: \"Europe/Tallinn\"",
+            "timezone: \"Mars/Olympus_Mons\"",
+            "\"Mars/Olympus_Mons\" is not an IANA time zone",
+        ),
+    ] {
+        let bad = GOOD.replace(from, to);
+        assert_ne!(bad, GOOD, "{from}");
+        let err = load_str("c.yaml", &bad, None, None)
+            .err()
+            .expect(says)
+            .to_string();
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+#[test]
+fn neither_a_syntax_error_nor_a_misplaced_token_shows_it() {
+    // The parser shows the source around an error; an unquoted token two lines up.
+    let bad = GOOD.replace(
+        "\"0123456789abcdef0123456789abcdef01234567\"",
+        "0123456789abcdef0123456789abcdef01234567",
+    );
+    let bad = bad.replace("backend_type: \"slurm\"", "backend_type: \"slurm\" x");
+    let err = load_str("c.yaml", &bad, None, None)
+        .err()
+        .expect("invalid")
+        .to_string();
+    assert!(err.contains("not valid YAML"), "{err}");
+    assert!(!err.contains("0123456789abcdef"), "{err}");
+    // The token pasted as a key of its own: the unknown-key warning does not repeat it.
+    let odd = GOOD.replace(
+        "    backend_type:",
+        "    0123456789abcdef0123456789abcdef01234567: 1\n    backend_type:",
+    );
+    let loaded = load_str("c.yaml", &odd, None, None).unwrap();
+    let shown: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
+    assert!(!shown.is_empty());
+    assert!(
+        shown.iter().all(|w| !w.contains("0123456789abcdef")),
+        "{shown:?}"
+    );
+}
+
+#[test]
+fn a_token_is_hidden_as_a_word_not_inside_other_words() {
+    use super::hide_token;
+    assert_eq!(
+        hide_token("offerings[0].stomp_ws_port: up to 65535", "t"),
+        "offerings[0].stomp_ws_port: up to 65535"
+    );
+    assert_eq!(hide_token("key \"t\" and t", "t"), "key \"***\" and ***");
+    let tok = "0123456789abcdef0123456789abcdef01234567";
+    assert_eq!(
+        hide_token(&format!("offerings[0].{tok}: unknown key"), tok),
+        "offerings[0].***: unknown key"
+    );
+    assert_eq!(
+        hide_token(&format!("https://x/?token={tok}&a=1"), tok),
+        "https://x/?token=***&a=1"
+    );
+}

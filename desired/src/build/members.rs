@@ -132,10 +132,13 @@ impl Builder<'_> {
             let user = match names::user(username) {
                 Ok(u) => u,
                 Err(e) => {
+                    // Who this member is in SLURM is unknown, so the member list is not
+                    // the whole truth: nobody is removed from the account on its grounds.
+                    self.out.keep_users.insert(account.to_string());
                     self.out.diagnostics.push(Diagnostic::error(
                         "invalid_name",
                         format!(
-                            "resource {:?}: team member {}: {e}; not added",
+                            "resource {:?}: team member {}: {e}; not added, and the users of {account} are kept as they are",
                             r.name, m.username
                         ),
                     ));

@@ -162,6 +162,8 @@ fn bad_usernames_never_become_commands() {
     let out = build(&config(), &d);
     assert!(out.associations.is_empty());
     assert!(out.diagnostics.iter().any(|x| x.code == "invalid_name"));
+    // Who that member is in SLURM is unknown: nobody is removed on its grounds.
+    assert!(out.keep_users.contains("hpc_x"));
 }
 
 #[test]
@@ -269,4 +271,20 @@ offerings:
     );
     assert_eq!(p.mode, 0o2770);
     assert!(p.acl && p.quota.is_none());
+}
+
+#[test]
+fn a_list_that_repeats_an_item_is_not_a_consistent_read() {
+    let r = resource(NEW);
+    let mut d = docs(vec![r.clone()], vec![]);
+    assert_eq!(d.consistent("00000000000000000000000000000001"), Ok(()));
+    assert!(d
+        .consistent("00000000000000000000000000000002")
+        .unwrap_err()
+        .contains("not 00000000000000000000000000000002"));
+    d.resources.push(r);
+    assert!(d
+        .consistent("00000000000000000000000000000001")
+        .unwrap_err()
+        .contains("listed twice"));
 }

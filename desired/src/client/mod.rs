@@ -65,6 +65,9 @@ pub struct WaldurClient {
     permits: Arc<Semaphore>,
     requests: Arc<AtomicU64>,
     stats: Arc<Mutex<RequestStats>>,
+    /// Only to take it out of what Waldur (or a proxy) says back: an error page or a
+    /// field error that echoes the Authorization header must not carry it into logs.
+    token: Secret,
 }
 
 impl std::fmt::Debug for WaldurClient {
@@ -152,6 +155,7 @@ impl WaldurClient {
             permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
             requests: Arc::new(AtomicU64::new(0)),
             stats: Arc::new(Mutex::new(RequestStats::default())),
+            token: settings.token.clone(),
         })
     }
 
@@ -272,16 +276,31 @@ impl WaldurClient {
             method: method.to_string(),
             path: path.to_string(),
             status: status.as_u16(),
-            detail: describe_body(&text),
+            detail: self.redact(describe_body(&text)),
             retry_after,
         })
     }
 
-    fn decode<T: DeserializeOwned>(method: &str, path: &str, text: &str) -> Result<T, ClientError> {
+    /// `text` with the token replaced by `***`.
+    fn redact(&self, text: String) -> String {
+        let token = self.token.expose();
+        if token.is_empty() || !text.contains(token) {
+            return text;
+        }
+        text.replace(token, "***")
+    }
+
+    /// The body as `T`; serde's message may quote the body, so it is redacted too.
+    fn decode<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        text: &str,
+    ) -> Result<T, ClientError> {
         serde_json::from_str(text).map_err(|e| ClientError::Decode {
             method: method.into(),
             path: path.into(),
-            message: e.to_string(),
+            message: self.redact(e.to_string()),
         })
     }
 
@@ -292,7 +311,7 @@ impl WaldurClient {
         query: &[(&str, String)],
     ) -> Result<T, ClientError> {
         let (_, _, text) = self.send(Method::GET, path, query, None).await?;
-        Self::decode("GET", path, &text)
+        self.decode("GET", path, &text)
     }
 
     /// GET a whole list, following `rel="next"` pages. The items must add up to
@@ -313,7 +332,7 @@ impl WaldurClient {
                 q.push(("page", p.clone()));
             }
             let (_, headers, text) = self.send(Method::GET, path, &q, None).await?;
-            let batch: Vec<T> = Self::decode("GET", path, &text)?;
+            let batch: Vec<T> = self.decode("GET", path, &text)?;
             if expected.is_none() {
                 expected = headers
                     .get("x-result-count")
@@ -363,7 +382,7 @@ impl WaldurClient {
         if text.trim().is_empty() {
             return Ok(Value::Null);
         }
-        Self::decode(method, path, &text)
+        self.decode(method, path, &text)
     }
 }
 

@@ -34,6 +34,11 @@ pub use parse::{parse_sacct, UsageAggregator};
 pub use query::{period_bounds, read_period, sacct_argv, sacct_path};
 pub use synthetic::{synthetic_sacct_rows, synthetic_seconds, synthetic_tres};
 
+/// The longest Elapsed a row of one month's sacct call can have: `--truncate` clips each
+/// job to the window (31 days, plus the hour a daylight-saving change can add). Anything
+/// longer is a broken record, and would be billed as years of usage.
+pub const MAX_ELAPSED_SECS: u64 = 31 * 86_400 + 3_600;
+
 /// Columns of the sacct query, in order.
 pub const SACCT_FORMAT: &str = "Account,ReqTRES,Elapsed,User";
 const COLUMNS: usize = 4;

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::{AccountUsage, SacctUsage, TresMinutes, UsageParseError, COLUMNS, SACCT_FORMAT};
+use super::{
+    AccountUsage, SacctUsage, TresMinutes, UsageParseError, COLUMNS, MAX_ELAPSED_SECS, SACCT_FORMAT,
+};
 
 /// Parses a whole sacct output, line by line.
 pub fn parse_sacct(source_name: &str, text: &str) -> Result<SacctUsage, UsageParseError> {
@@ -153,6 +155,16 @@ impl UsageAggregator {
             }
             e => elapsed_seconds(e).map_err(|m| self.err(line_no, Some("Elapsed"), m))?,
         };
+        if seconds > MAX_ELAPSED_SECS {
+            return Err(self.err(
+                line_no,
+                Some("Elapsed"),
+                format!(
+                    "{:?} is longer than a billing month, which sacct --truncate clips every job to",
+                    elapsed.trim()
+                ),
+            ));
+        }
         self.row.clear();
         for entry in req_tres.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (name, amount) =
@@ -281,8 +293,9 @@ fn tres_entry(entry: &str) -> Result<(&str, u128), String> {
 }
 
 /// `[D-]HH:MM:SS[.fff]` or `MM:SS[.fff]` -> whole seconds. Hours may exceed 23 when there
-/// is no day part (`850:00:00`); any number of days is fine (the Python agent parsed the
-/// day as a day of the month and failed beyond 31, and read `MM:SS` as 0).
+/// is no day part (`850:00:00`); any number of days parses (the Python agent parsed the
+/// day as a day of the month and failed beyond 31, and read `MM:SS` as 0); a row longer
+/// than [`MAX_ELAPSED_SECS`] is refused by the aggregator.
 pub(super) fn elapsed_seconds(text: &str) -> Result<u64, String> {
     let bad = |why: &str| format!("{text:?} is not an elapsed time ({why})");
     let (days, clock) = match text.split_once('-') {

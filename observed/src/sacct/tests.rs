@@ -106,17 +106,17 @@ fn a_month_with_every_edge_case() {
             ("node", 1560.0)
         ])
     );
-    // dave: 850:00:00.123456 = 51000 min (hours past 23, fraction dropped); a typed GRES
+    // dave: 700:00:00.123456 = 42000 min (hours past 23, fraction dropped); a typed GRES
     // entry stays a separate TRES and does not add to gres/gpu.
-    assert_eq!(a.users["dave"]["gres/gpu"], 51_000.0);
-    assert_eq!(a.users["dave"]["gres/gpu:a100"], 51_000.0);
-    assert_eq!(a.users["dave"]["mem"], 1024.0 * 51_000.0);
+    assert_eq!(a.users["dave"]["gres/gpu"], 42_000.0);
+    assert_eq!(a.users["dave"]["gres/gpu:a100"], 42_000.0);
+    assert_eq!(a.users["dave"]["mem"], 1024.0 * 42_000.0);
     // erin: a job with no ReqTRES (cancelled before it started) — present, no usage.
     assert!(a.users["erin"].is_empty());
-    assert_eq!(a.total["cpu"], 270.0 + 3120.0 + 51_000.0);
-    assert_eq!(a.total["gres/gpu"], 3120.0 + 51_000.0);
-    assert_eq!(a.total["mem"], 255_000.0 + 12_779_520.0 + 52_224_000.0);
-    assert_eq!(a.total["node"], 90.0 + 1560.0 + 51_000.0);
+    assert_eq!(a.total["cpu"], 270.0 + 3120.0 + 42_000.0);
+    assert_eq!(a.total["gres/gpu"], 3120.0 + 42_000.0);
+    assert_eq!(a.total["mem"], 255_000.0 + 12_779_520.0 + 43_008_000.0);
+    assert_eq!(a.total["node"], 90.0 + 1560.0 + 42_000.0);
 
     let o = &r.accounts["a_other"];
     // 1T = 1048576 MB for 30 s; a bare mem number is MB: 2048 MB for 10 min.
@@ -224,6 +224,9 @@ fn bad_rows_name_line_and_column() {
         ("a|cpu=1.5|01:00|u", Some("ReqTRES")),
         ("a|cpu=99999999999999999999|01:00|u", Some("ReqTRES")),
         ("a|cpu=1|01:00|u|extra", None),
+        // Longer than any month: --truncate clips jobs to the window.
+        ("a|cpu=1|99999999999-00:00:00|u", Some("Elapsed")),
+        ("a|cpu=1|31-01:00:01|u", Some("Elapsed")),
     ] {
         let e = parse_err("x", row);
         assert_eq!((e.line, e.column), (1, column), "{row}");

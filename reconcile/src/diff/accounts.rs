@@ -109,7 +109,12 @@ impl Planner<'_> {
     ) {
         let mut diffs: Vec<(AccountField, Value, Value)> = Vec::new();
         for (field, wanted) in &spec.fields {
-            let have = current.get(*field);
+            // Only TRES the cluster knows are compared: an entry left out of the desired
+            // limits as unknown is left alone, never cleared (-1 would lift its cap).
+            let have = match current.get(*field) {
+                Value::Tres(m) => Value::Tres(self.known_tres(&m)),
+                other => other,
+            };
             let equal = match (field, wanted) {
                 (AccountField::Parent, _) => current.parent.as_deref() == Some(parent),
                 _ => have == *wanted,

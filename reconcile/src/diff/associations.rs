@@ -127,7 +127,7 @@ impl Planner<'_> {
         let Some(wanted) = spec.max_tres_mins.as_ref().map(|m| self.known_tres(m)) else {
             return;
         };
-        let own = self.own_user_limits(key, current, &wanted);
+        let own = self.known_tres(&self.own_user_limits(key, current, &wanted));
         if wanted == own {
             return;
         }

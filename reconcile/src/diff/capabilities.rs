@@ -92,7 +92,8 @@ impl Planner<'_> {
         specs
     }
 
-    /// Only the TRES the cluster knows (all of them when the TRES list is empty).
+    /// Only the TRES the cluster knows (all of them when the TRES list is empty). Applied
+    /// to both sides: the agent neither sets nor clears a TRES the cluster does not list.
     pub(super) fn known_tres(&self, map: &TresMap) -> TresMap {
         if self.observed.tres.is_empty() {
             return map.clone();

@@ -20,13 +20,10 @@ impl Planner<'_> {
                 self.push_waldur(seq, change);
                 continue;
             }
-            if let Some(b) = call.accounts.iter().find(|a| self.blocked.contains(*a)) {
+            if let Some(why) = self.held(call) {
                 self.diagnostics.push(Diagnostic::warning(
                     "waldur_call_held",
-                    format!(
-                        "{} {} is held back: the SLURM changes for {b} cannot be planned",
-                        call.method, call.path
-                    ),
+                    format!("{} {} is held back: {why}", call.method, call.path),
                 ));
                 continue;
             }
@@ -69,6 +66,24 @@ impl Planner<'_> {
             }));
             self.push_waldur(seq, change);
         }
+    }
+
+    /// Why `call` cannot be made this cycle, if it cannot.
+    fn held(&self, call: &WaldurCall) -> Option<String> {
+        if let Some(b) = call.accounts.iter().find(|a| self.blocked.contains(*a)) {
+            return Some(format!("the SLURM changes for {b} cannot be planned"));
+        }
+        // A call reporting on a terminated account reports its removal (the Terminate
+        // order's done): while the account stays in SLURM (wanted by another resource,
+        // an anchor), nothing may say it is gone.
+        let kept = call.accounts.iter().find(|a| {
+            self.desired.tombstones.contains_key(*a)
+                && self.observed.accounts.contains_key(*a)
+                && !self.deleted_accounts.contains(*a)
+        })?;
+        Some(format!(
+            "{kept} is terminated in Waldur but is not removed from SLURM"
+        ))
     }
 
     /// The order of an allocation for which every name is taken is marked erred.
