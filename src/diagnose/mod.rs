@@ -179,7 +179,7 @@ pub fn explain(
         comparisons: model::comparisons(account, desired, observed, &reason),
         unit_conversions: model::unit_rows(account, found, desired, observed),
         storage: storage::storage_side(account, &users, desired, observed),
-        periodic: periodic::section(account, desired, observed, plan),
+        periodic: periodic::side(account, desired, observed, plan),
         fixes,
         fix_commands,
         notes,

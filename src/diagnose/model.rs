@@ -162,9 +162,9 @@ pub struct Diagnosis {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub storage: super::storage::StorageSide,
     /// For an account a periodic policy manages: the policy, each value it expects with
-    /// its source and unit, and the RawUsage reset of this period, as text.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub periodic: String,
+    /// its source and unit, and the RawUsage reset of this period.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub periodic: Option<super::periodic::PeriodicSide>,
     pub fixes: Vec<Fix>,
     /// Every command of `fixes`, in order, as `agent reconcile` runs them.
     pub fix_commands: Vec<String>,

@@ -149,8 +149,9 @@ pub fn render(d: &Diagnosis, verbose: bool, paint: Paint) -> String {
             let _ = writeln!(out, "{line}");
         }
     }
-    // Escaped where it was written (values from Waldur and SLURM).
-    out.push_str(&d.periodic);
+    if let Some(p) = &d.periodic {
+        out.push_str(&super::periodic::render(p));
+    }
 
     if verbose && !d.comparisons.is_empty() {
         let _ = writeln!(out, "\nExpected vs actual:");
