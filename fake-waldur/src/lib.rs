@@ -27,8 +27,10 @@
 //! - `auth`: DRF token authentication.
 //! - `orders`: the order state machine; `usage`: usage reporting rules; `policies`:
 //!   periodic usage policies and command results; `agents`: site-agent registration.
-//! - `events`: publishing events as Mastermind does, over [`broker`] (the RabbitMQ
-//!   management API client).
+//! - `events`: publishing events as Mastermind does (`events/routing.rs` queues, bodies and
+//!   the delivery log, `messages.rs` what each state change sends, `publisher.rs` the
+//!   thread posting to the broker, `handle.rs` the [`FakeWaldur`] methods), over [`broker`]
+//!   (the RabbitMQ management API client).
 //! - `control`: the test-control API under `/__fake__/`; `faults`: fault injection;
 //!   `reqlog`: the request log.
 //! - [`clock`], [`decimal`], [`ids`]: calendar arithmetic, two-place amounts, UUIDs.
