@@ -20,7 +20,8 @@
 //!   - `validate/storage.rs`: the storage keys of `backend_settings` (homes, home quotas,
 //!     project directories), sizes in the provider's unit;
 //!   - `validate/events.rs`: the event-stream keys (`stomp_*`, `websocket_use_tls`);
-//!   - `validate/tests.rs`: tests of the whole load;
+//!   - `validate/tests/`: tests of the whole load, by theme (`general.rs`, `storage.rs`,
+//!     `periodic.rs`, `token.rs`; `mod.rs` holds the config they vary);
 //! - [`types`]: the validated [`Config`] and its parts;
 //! - [`secret`]: [`Secret`], which holds an API token and never prints its value.
 

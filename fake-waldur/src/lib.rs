@@ -15,6 +15,25 @@
 //! assert!(fake.base_url.ends_with("/api/"));
 //! # }
 //! ```
+//!
+//! Layout:
+//! - [`model`]: the stored objects, which are also the seed and dump format.
+//! - [`seed`]: loading a seed (`seed/rules.rs` per-field checks, `graph.rs` the marketplace
+//!   objects, `agents.rs` agent identities and queues) and the demo world (`demo.rs`
+//!   identifiers, `demo_seed.rs` the world).
+//! - `state`: the shared in-memory [`World`] and the [`FakeWaldur`] handle tests hold.
+//! - `routes`: the `/api/` surface, one file per endpoint group; `views`: the JSON
+//!   renderings; `http`: DRF errors, queries, projection, filters; `pagination`: DRF pages.
+//! - `auth`: DRF token authentication.
+//! - `orders`: the order state machine; `usage`: usage reporting rules; `policies`:
+//!   periodic usage policies and command results; `agents`: site-agent registration.
+//! - `events`: publishing events as Mastermind does (`events/routing.rs` queues, bodies and
+//!   the delivery log, `messages.rs` what each state change sends, `publisher.rs` the
+//!   thread posting to the broker, `handle.rs` the [`FakeWaldur`] methods), over [`broker`]
+//!   (the RabbitMQ management API client).
+//! - `control`: the test-control API under `/__fake__/`; `faults`: fault injection;
+//!   `reqlog`: the request log.
+//! - [`clock`], [`decimal`], [`ids`]: calendar arithmetic, two-place amounts, UUIDs.
 
 mod agents;
 mod auth;
