@@ -20,10 +20,14 @@ mod cases_config;
 mod cases_ids;
 #[path = "bad_input/cases_names.rs"]
 mod cases_names;
+#[path = "bad_input/cases_periodic.rs"]
+mod cases_periodic;
 #[path = "bad_input/cases_sacct.rs"]
 mod cases_sacct;
 #[path = "bad_input/cases_slurm.rs"]
 mod cases_slurm;
+#[path = "bad_input/cases_storage.rs"]
+mod cases_storage;
 #[path = "bad_input/cases_waldur.rs"]
 mod cases_waldur;
 #[path = "bad_input/checks.rs"]
@@ -50,6 +54,8 @@ fn bad_input_suite() {
     cases.extend(cases_ids::cases());
     cases.extend(cases_names::cases());
     cases.extend(cases_sacct::cases());
+    cases.extend(cases_periodic::cases());
+    cases.extend(cases_storage::cases());
     let only = std::env::var("BAD_INPUT_CASE").ok();
     let baseline = case::baseline();
     let sacct = cases_sacct::Env::new();

@@ -97,12 +97,12 @@ pub fn load(dir: &Path) -> Result<WaldurDocs, SnapshotError> {
         for u in list {
             let (Some(month), Some(amount)) = (
                 crate::periodic::YearMonth::of_date(&u.billing_period),
-                crate::waldur::number(&u.usage),
+                crate::waldur::number(&u.usage).filter(|a| a.is_finite() && *a >= 0.0),
             ) else {
                 return Err(SnapshotError {
                     file: path.display().to_string(),
                     message: format!(
-                        "a usage of resource {} has no valid billing_period or amount",
+                        "a usage of resource {} has no valid billing_period or non-negative amount",
                         u.resource_uuid
                     ),
                 });

@@ -27,6 +27,9 @@ pub enum RunError {
 }
 
 /// What a program printed and how it ended.
+/// How much of stdout an error message keeps.
+pub const MESSAGE_STDOUT_CHARS: usize = 400;
+
 #[derive(Debug, Clone)]
 pub struct RunOutput {
     /// Exit code; -1 when killed by a signal.
@@ -40,7 +43,9 @@ impl RunOutput {
         self.status == 0
     }
 
-    /// stdout and stderr together, trimmed, for error messages.
+    /// stdout and stderr together, trimmed, for error messages. stdout is cut after
+    /// [`MESSAGE_STDOUT_CHARS`]: a failing report tool may still print a whole report,
+    /// and the message is repeated for every object it was about.
     pub fn message(&self) -> String {
         let mut m = self.stderr.trim().to_string();
         let out = self.stdout.trim();
@@ -48,7 +53,13 @@ impl RunOutput {
             if !m.is_empty() {
                 m.push_str(" / ");
             }
-            m.push_str(out);
+            match out.char_indices().nth(MESSAGE_STDOUT_CHARS) {
+                Some((cut, _)) => {
+                    m.push_str(&out[..cut]);
+                    m.push_str(&format!(" … ({} more bytes)", out.len() - cut));
+                }
+                None => m.push_str(out),
+            }
         }
         m
     }
@@ -149,5 +160,25 @@ impl Runner {
                 message: out.message(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_stdout_is_cut_in_messages() {
+        let out = |stdout: &str| RunOutput {
+            status: 1,
+            stdout: stdout.to_string(),
+            stderr: "boom\n".to_string(),
+        };
+        assert_eq!(out("").message(), "boom");
+        assert_eq!(out(" short \n").message(), "boom / short");
+        let long = "é".repeat(MESSAGE_STDOUT_CHARS + 10);
+        let m = out(&long).message();
+        assert!(m.starts_with("boom / é"));
+        assert!(m.ends_with(" … (20 more bytes)"), "{m}");
     }
 }

@@ -196,7 +196,21 @@ fn argv(argv: &[String], problems: &mut Vec<String>) {
     }
 }
 
-/// The Waldur calls: `/api/` paths of hex UUIDs and action names only.
+/// 32 hex digits, or the dashed 8-4-4-4-12 form.
+fn uuid(s: &str) -> bool {
+    let groups: Vec<&str> = s.split('-').collect();
+    let hex = |g: &str| g.chars().all(|c| c.is_ascii_hexdigit());
+    match groups.as_slice() {
+        [all] => all.len() == 32 && hex(all),
+        [a, b, c, d, e] => {
+            [a.len(), b.len(), c.len(), d.len(), e.len()] == [8, 4, 4, 4, 12]
+                && groups.iter().all(|g| hex(g))
+        }
+        _ => false,
+    }
+}
+
+/// The Waldur calls: `/api/` paths of UUIDs and action names only.
 fn waldur_call(cmd: &Value, problems: &mut Vec<String>) {
     let path = cmd["path"].as_str().unwrap_or("");
     let parts: Vec<&str> = path.split('/').collect();
@@ -204,9 +218,10 @@ fn waldur_call(cmd: &Value, problems: &mut Vec<String>) {
         && parts[0].is_empty()
         && parts[1] == "api"
         && parts[2].chars().all(|c| c.is_ascii_lowercase() || c == '-')
-        && parts[3].len() == 32
-        && parts[3].chars().all(|c| c.is_ascii_hexdigit())
-        && parts[4].chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        && uuid(parts[3])
+        && parts[4]
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c == '_' || c == '-')
         && parts[5].is_empty();
     if !ok || cmd["method"] != "POST" {
         problems.push(format!(

@@ -205,6 +205,15 @@ impl Validator<'_> {
                         self.error(&url_key, l, "must not carry user:password@".to_string());
                         DEFAULT_EMULATOR_URL.to_string()
                     }
+                    Some(u) if !super::offering::plain_url(&u) => {
+                        let l = pl.value.emulator_base_url.as_ref().and_then(line_of);
+                        self.error(
+                            &url_key,
+                            l,
+                            "must not contain spaces or control characters".to_string(),
+                        );
+                        DEFAULT_EMULATOR_URL.to_string()
+                    }
                     Some(u) if u.starts_with("http://") || u.starts_with("https://") => u,
                     Some(u) => {
                         let l = pl.value.emulator_base_url.as_ref().and_then(line_of);

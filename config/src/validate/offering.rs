@@ -36,6 +36,14 @@ impl Validator<'_> {
                 "must end with /api/ (the API root, e.g. https://waldur.example.org/api/)",
             );
         }
+        if !plain_url(&api_url) {
+            let l = raw.waldur_api_url.as_ref().and_then(line_of);
+            self.error(
+                &format!("{p}.waldur_api_url"),
+                l,
+                "must not contain spaces or control characters",
+            );
+        }
         if has_userinfo(&api_url) {
             // The URL is not repeated: what precedes the @ is probably a secret.
             let l = raw.waldur_api_url.as_ref().and_then(line_of);
@@ -105,6 +113,12 @@ impl Validator<'_> {
             ignored: Vec::new(),
         })
     }
+}
+
+/// No whitespace or control character: URL parsers drop tabs and line breaks silently,
+/// so the URL used would not be the one shown.
+pub fn plain_url(url: &str) -> bool {
+    !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 /// Whether `scheme://user[:pass]@host…` carries credentials before the host.

@@ -56,12 +56,15 @@ pub enum PeriodKind {
 impl PeriodKind {
     /// Mastermind's numeric `period`; anything else (and absent) is a quarter, as
     /// Mastermind's own period code reads it.
-    pub fn from_number(n: Option<i64>) -> PeriodKind {
+    /// Mastermind's `period` choice (absent: its default, quarterly); `None` for a
+    /// number that is not one of its choices.
+    pub fn from_number(n: Option<i64>) -> Option<PeriodKind> {
         match n {
-            Some(1) => PeriodKind::Total,
-            Some(2) => PeriodKind::Month,
-            Some(4) => PeriodKind::Year,
-            _ => PeriodKind::Quarter,
+            Some(1) => Some(PeriodKind::Total),
+            Some(2) => Some(PeriodKind::Month),
+            None | Some(3) => Some(PeriodKind::Quarter),
+            Some(4) => Some(PeriodKind::Year),
+            Some(_) => None,
         }
     }
 

@@ -109,6 +109,9 @@ pub fn parse_limit_type(s: &str) -> Option<LimitType> {
     }
 }
 
+/// The largest `grace_ratio` accepted: 10 lets a resource use 11 times its allocation.
+pub const MAX_GRACE_RATIO: f64 = 10.0;
+
 fn number(v: &Value, key: &str) -> Result<f64, String> {
     match crate::waldur::number(v) {
         Some(n) if n.is_finite() && n >= 0.0 => Ok(n),
@@ -158,6 +161,20 @@ impl Policy {
             None | Some(Value::Null) => 0.2,
             Some(v) => number(v, "grace_ratio")?,
         };
+        // Mastermind's grace is a fraction of the allocation (0.2 = 20 % over). Above
+        // MAX_GRACE_RATIO the hard limit is no cap at all: the value cannot be meant.
+        if grace_ratio > MAX_GRACE_RATIO {
+            return Err(format!(
+                "grace_ratio {grace_ratio:e} is above {MAX_GRACE_RATIO} (a hard limit above {}x the allocation caps nothing)",
+                MAX_GRACE_RATIO + 1.0
+            ));
+        }
+        let period = PeriodKind::from_number(self.period).ok_or_else(|| {
+            format!(
+                "period {} is not one of 1 (total), 2 (month), 3 (quarter), 4 (year)",
+                self.period.unwrap_or_default()
+            )
+        })?;
         let enabled = self.carryover_enabled.unwrap_or(true);
         let carryover = match (&self.carryover_factor, &self.fairshare_decay_half_life) {
             _ if !enabled => Carryover::Off,
@@ -179,7 +196,7 @@ impl Policy {
         };
         Ok(PolicyParams {
             uuid: self.uuid.clone(),
-            period: PeriodKind::from_number(self.period),
+            period,
             limit_type,
             billing: self.tres_billing_enabled.unwrap_or(true),
             weights,

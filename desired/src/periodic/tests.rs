@@ -243,6 +243,12 @@ fn policy_defaults_and_invalid_values() {
     assert!(bad(json!({"limit_type": "GrpJobs"})).contains("limit_type"));
     assert!(bad(json!({"carryover_factor": 150})).contains("carryover_factor"));
     assert!(bad(json!({"grace_ratio": -1})).contains("grace_ratio"));
+    assert!(bad(json!({"grace_ratio": 1e300})).contains("grace_ratio 1e300 is above 10"));
+    assert_eq!(policy(json!({"grace_ratio": 10})).grace_ratio, 10.0);
+    // A period that is not one of Mastermind's choices is refused, not taken as quarterly.
+    assert!(bad(json!({"period": 0})).contains("period 0 is not one of"));
+    assert!(bad(json!({"period": 5})).contains("period 5 is not one of"));
+    assert_eq!(policy(json!({"period": 3})).period, PeriodKind::Quarter);
     assert!(bad(json!({"tres_billing_weights": {"CPU": "heavy"}})).contains("CPU"));
     assert!(
         serde_json::from_value::<Policy>(json!({"uuid": "nope", "scope_uuid": OFFERING})).is_err()

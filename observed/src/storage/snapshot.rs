@@ -65,14 +65,19 @@ pub fn load(dir: &Path) -> Result<Recorded, ParseError> {
         Vec::new()
     };
     // The databases are checked now, so a bad line names its file.
-    for (file, check) in [
-        ("passwd", super::parse::passwd(&passwd).err()),
-        ("group", super::parse::group(&group).err()),
-    ] {
-        if let Some(message) = check {
+    type Parser = fn(&str) -> Result<(), String>;
+    let passwd_ok: Parser = |t| super::parse::passwd(t).map(drop);
+    let group_ok: Parser = |t| super::parse::group(t).map(drop);
+    for (file, text, parse) in [("passwd", &passwd, passwd_ok), ("group", &group, group_ok)] {
+        if let Err(message) = parse(text) {
+            // The first line that does not parse on its own is the one to name.
+            let line = text
+                .lines()
+                .position(|l| parse(l).is_err())
+                .map_or(0, |i| i + 1);
             return Err(ParseError {
                 source_name: dir.join(file).display().to_string(),
-                line: 0,
+                line,
                 message,
             });
         }
