@@ -154,6 +154,15 @@ pub fn cases() -> Vec<Case> {
             &line_of("waldur_api_url: \"https://waldur.example.org/api/\"", 0),
         ]),
         edit(
+            "API URL with a line break in the host",
+            "https://waldur.example.org/api/",
+            "https://waldur.exa\\nmple.org/api/",
+        )
+        .refused(&[
+            "offerings[0].waldur_api_url",
+            "must not contain spaces or control characters",
+        ]),
+        edit(
             "max_deletions negative",
             "max_deletions: 10",
             "max_deletions: -1",
