@@ -55,6 +55,11 @@ impl World {
         (0..self.allocations).map(|i| self.allocation(i)).collect()
     }
 
+    /// The fake Waldur's uuid of project `p`.
+    pub fn project_uuid(&self, p: usize) -> String {
+        uuid(0xb0, p)
+    }
+
     pub fn project_of(&self, allocation: usize) -> usize {
         allocation / self.allocs_per_project
     }
@@ -98,7 +103,7 @@ impl World {
                 members.push(json!({"user": user, "role": "PROJECT.MEMBER"}));
             }
             projects.push(
-                json!({"uuid": uuid(0xb0, p), "name": format!("Project {p}"),
+                json!({"uuid": self.project_uuid(p), "name": format!("Project {p}"),
                                  "slug": format!("p{p:04}"),
                                  "customer": uuid(0xc0, p / self.projects_per_customer),
                                  "members": members}),
