@@ -167,8 +167,12 @@ agent:
   apply_mode: auto
   # the first sync of a large site is one sacctmgr session of several minutes: the 2m default is too short
   command_timeout: 60m
+  # the site's own: the default /var/lib one is shared with any other agent (or bench) on
+  # this host, whose last read size would make this cluster's read look implausible
+  state_dir: "{state}"
 "#,
-            bin = bin_dir.display()
+            bin = bin_dir.display(),
+            state = bin_dir.with_file_name("state").display()
         )
     }
 }
