@@ -64,6 +64,18 @@ pub struct Args {
     /// Only the in-memory scenarios (planner, parsing): no SLURM needed.
     #[arg(long)]
     pub in_memory_only: bool,
+    /// Latency of every Waldur request in the extra converged-plan row (0: no such row).
+    #[arg(long, default_value_t = 20)]
+    pub latency_ms: u64,
+    /// Leave out the new-order scenario.
+    #[arg(long)]
+    pub no_new_order: bool,
+    /// Leave out the drift repair (main site).
+    #[arg(long)]
+    pub no_drift: bool,
+    /// Leave out the usage report (main site).
+    #[arg(long)]
+    pub no_report: bool,
     /// Leave the main site's accounts in SLURM at the end.
     #[arg(long)]
     pub keep: bool,

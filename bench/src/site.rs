@@ -122,6 +122,53 @@ impl<'a> Site<'a> {
         Ok(run)
     }
 
+    /// Delays every Waldur request by `ms` (0: none), as a remote Waldur would.
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.fake.state.set_latency_ms(ms);
+    }
+
+    /// Creates an order through the fake's control API (the function behind `POST
+    /// /__fake__/orders`); returns the order's and its resource's uuids.
+    pub fn create_order(&self, spec: Value) -> Result<(String, String)> {
+        let order: fake_waldur::NewOrder =
+            serde_json::from_value(spec).context("a bad order spec")?;
+        let created = self
+            .fake
+            .state
+            .create_order(order)
+            .map_err(|e| anyhow::anyhow!("creating the order: {e:?}"))?;
+        Ok((created.uuid, created.resource))
+    }
+
+    /// The order's state and its resource's `backend_id`, as the fake holds them.
+    pub fn order_outcome(&self, order: &str) -> (String, String) {
+        self.fake.state.read(|w| {
+            let o = w.order(order);
+            let backend_id = o
+                .and_then(|o| w.resource(&o.resource))
+                .map(|r| r.backend_id.clone())
+                .unwrap_or_default();
+            (o.map(|o| o.state.clone()).unwrap_or_default(), backend_id)
+        })
+    }
+
+    /// Takes a resource out of the site again: `Terminated` in the fake (no longer
+    /// listed) and its account removed from SLURM by hand, so the scenarios after see the
+    /// site of N allocations they expect.
+    pub fn retire(&self, resource: &str, account: &str) -> Result<()> {
+        self.fake.state.write(|w| {
+            if let Some(r) = w.data.resources.iter_mut().find(|r| r.uuid == resource) {
+                r.state = "Terminated".into();
+            }
+        });
+        let line = format!(
+            "remove account where name={account} cluster={}",
+            self.slurm.cluster
+        );
+        self.slurm.session(&[line])?;
+        Ok(())
+    }
+
     pub fn wipe(&self) -> Result<()> {
         let t = self.slurm.wipe(&self.world.prefix)?;
         say(&format!(

@@ -55,6 +55,11 @@ impl World {
         (0..self.allocations).map(|i| self.allocation(i)).collect()
     }
 
+    /// The fake Waldur's uuid of project `p`.
+    pub fn project_uuid(&self, p: usize) -> String {
+        uuid(0xb0, p)
+    }
+
     pub fn project_of(&self, allocation: usize) -> usize {
         allocation / self.allocs_per_project
     }
@@ -98,7 +103,7 @@ impl World {
                 members.push(json!({"user": user, "role": "PROJECT.MEMBER"}));
             }
             projects.push(
-                json!({"uuid": uuid(0xb0, p), "name": format!("Project {p}"),
+                json!({"uuid": self.project_uuid(p), "name": format!("Project {p}"),
                                  "slug": format!("p{p:04}"),
                                  "customer": uuid(0xc0, p / self.projects_per_customer),
                                  "members": members}),
@@ -162,8 +167,12 @@ agent:
   apply_mode: auto
   # the first sync of a large site is one sacctmgr session of several minutes: the 2m default is too short
   command_timeout: 60m
+  # the site's own: the default /var/lib one is shared with any other agent (or bench) on
+  # this host, whose last read size would make this cluster's read look implausible
+  state_dir: "{state}"
 "#,
-            bin = bin_dir.display()
+            bin = bin_dir.display(),
+            state = bin_dir.with_file_name("state").display()
         )
     }
 }

@@ -5,7 +5,9 @@
 //!   in the real API's JSON shapes, with the fields the agent relies on required;
 //! - [`client`]: the Waldur REST client (token, pagination, retries, readable errors), and
 //!   the agent-registration calls of the event stream (`client::agents`);
-//! - [`fetch`]: reads one offering's documents from a live Waldur, whole or for one scope;
+//! - [`fetch`]: reads one offering's documents from a live Waldur, whole or for one scope
+//!   (`fetch/resources.rs` offering, resources and orders; `members.rs` teams, per-user
+//!   limits offering-wide, offering users; `periodic.rs` the policy and carried-over usage);
 //! - [`scope`]: the part of an offering an event names ([`scope::DocScope`]), and the
 //!   same cut made on documents in memory;
 //! - [`snapshot`]: loads the same documents from a recorded snapshot directory;

@@ -180,6 +180,10 @@ impl OrderState {
 /// An item of `GET /api/component-user-usage-limits/`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct UserUsageLimit {
+    /// The resource's URL (`…/api/marketplace-resources/<hex>/`); an offering-wide list
+    /// is grouped by it. Snapshots, recorded per resource, may leave it out.
+    #[serde(default)]
+    pub resource: Option<String>,
     /// A username.
     pub user: String,
     pub component_type: String,

@@ -427,12 +427,16 @@ async fn delete_broker(State(st): State<FakeWaldur>) -> StatusCode {
 #[serde(deny_unknown_fields)]
 struct SettingsPatch {
     register_queue_missing: Option<bool>,
+    latency_ms: Option<u64>,
 }
 
 async fn patch_settings(State(st): State<FakeWaldur>, body: Bytes) -> ApiResult {
     let p: SettingsPatch = body_as(&body)?;
     if let Some(missing) = p.register_queue_missing {
         st.set_register_queue_missing(missing);
+    }
+    if let Some(ms) = p.latency_ms {
+        st.set_latency_ms(ms);
     }
     ok(st.read(|w| serde_json::to_value(&w.data.settings).unwrap_or(Value::Null)))
 }

@@ -32,7 +32,7 @@
 //!   thread posting to the broker, `handle.rs` the [`FakeWaldur`] methods), over [`broker`]
 //!   (the RabbitMQ management API client).
 //! - `control`: the test-control API under `/__fake__/`; `faults`: fault injection;
-//!   `reqlog`: the request log.
+//!   `latency`: the per-request latency knob; `reqlog`: the request log.
 //! - [`clock`], [`decimal`], [`ids`]: calendar arithmetic, two-place amounts, UUIDs.
 
 mod agents;
@@ -45,6 +45,7 @@ mod events;
 mod faults;
 mod http;
 pub mod ids;
+mod latency;
 pub mod model;
 mod orders;
 mod pagination;
@@ -95,6 +96,8 @@ pub fn router(state: FakeWaldur) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         // Last added runs first: the log sees the final (possibly faulted) status.
         .layer(from_fn_with_state(state.clone(), faults::inject))
+        // Inside the log: a logged request has already waited its latency.
+        .layer(from_fn_with_state(state.clone(), latency::delay))
         .layer(from_fn_with_state(state.clone(), reqlog::record))
         .with_state(state)
 }

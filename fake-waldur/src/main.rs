@@ -2,7 +2,8 @@
 //! --rabbitmq-user USER --rabbitmq-password PASSWORD]`: runs the fake Waldur API for local
 //! experiments. Without `--seed` the demo seed is used. The broker flags default to
 //! `RABBITMQ_MGMT_URL`, `RABBITMQ_MGMT_USER` and `RABBITMQ_MGMT_PASSWORD`
-//! (`scripts/rabbitmq/start-rabbitmq.sh` writes them to its env.sh).
+//! (`scripts/rabbitmq/start-rabbitmq.sh` writes them to its env.sh). `--latency-ms N`
+//! delays every API request by N ms.
 
 use anyhow::{bail, Context};
 use clap::Parser;
@@ -29,6 +30,10 @@ struct Args {
     /// Its password [default: $RABBITMQ_MGMT_PASSWORD]
     #[arg(long)]
     rabbitmq_password: Option<String>,
+    /// Delay every /api/ request by this many milliseconds (a real Waldur over HTTPS:
+    /// 10-50). Also settable at run time: PATCH /__fake__/settings {"latency_ms": N}
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
 }
 
 impl Args {
@@ -69,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
         }
     };
     let state = FakeWaldur::new(seed)?;
+    if args.latency_ms > 0 {
+        state.set_latency_ms(args.latency_ms);
+    }
     let broker = args.broker()?;
     let broker_line = match &broker {
         Some(b) => format!("EVENT_BROKER={} (user {})", b.mgmt_url, b.user),

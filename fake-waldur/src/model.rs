@@ -99,6 +99,9 @@ pub struct Settings {
     pub now: Option<String>,
     /// Behave like a Mastermind that predates the unified queue: `register_queue` is 404.
     pub register_queue_missing: bool,
+    /// Added to every `/api/` request before it is served (a tokio sleep, so requests in
+    /// flight overlap as they would over a real network): what a remote Waldur costs.
+    pub latency_ms: u64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

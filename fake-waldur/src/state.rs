@@ -221,6 +221,11 @@ impl FakeWaldur {
         self.write(|w| w.faults.clear());
     }
 
+    /// Delay added to every `/api/` request (0: none).
+    pub fn set_latency_ms(&self, ms: u64) {
+        self.write(|w| w.data.settings.latency_ms = ms);
+    }
+
     /// Freezes the clock at an ISO datetime, or unfreezes it with `None`.
     pub fn set_now(&self, now: Option<&str>) -> Result<(), SeedError> {
         self.write(|w| {

@@ -554,7 +554,7 @@ async fn set_usage_validation_and_upsert() {
         .await;
     let uu = provider
         .get(&format!(
-            "/api/marketplace-component-user-usages/?resource_uuid={}&component_usage_billing_period=2025-06-01&field=component_usage&field=username&field=usage",
+            "/api/marketplace-component-user-usages/?resource_uuid={}&component_usage__billing_period=2025-06-01&field=component_usage&field=username&field=usage",
             demo::RESOURCE
         ))
         .await

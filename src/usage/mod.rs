@@ -4,9 +4,11 @@
 //!
 //! - [`periods`]: billing months in the configured time zone;
 //! - [`submit`]: one offering's submissions (one sacct call per period, only differences
-//!   posted).
+//!   posted);
+//! - [`stored`]: the records Waldur holds for a period, read for the whole offering.
 
 pub mod periods;
+pub mod stored;
 pub mod submit;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,14 +1,15 @@
 //! Submitting one offering's usage: what its allocations consumed in SLURM, sent to
 //! Waldur per billing period. One sacct call per period for all of the offering's
-//! accounts; per resource the records Waldur holds are read and only differences are
-//! posted, so a second run posts nothing.
+//! accounts, and alongside it one offering-wide read of the records Waldur holds for the
+//! period ([`super::stored`]); per resource only differences are posted, so a second run
+//! posts nothing and makes no request per resource.
 
 use std::collections::BTreeMap;
 
 use agent_config::Offering;
 use agent_desired::amount::{to_waldur, Amount};
 use agent_desired::client::{ClientError, WaldurClient};
-use agent_desired::usage_plan::{self, StoredUsage, StoredUserUsage};
+use agent_desired::usage_plan;
 use agent_desired::waldur::hex;
 use agent_observed::sacct::{read_period, SacctUsage};
 use agent_observed::Runner;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::periods::Month;
+use super::stored::{self, Stored};
 
 /// Waldur's message for a past-period usage a non-staff token may not backfill.
 const BACKFILL: &str = "backfilling past billing periods";
@@ -92,21 +94,6 @@ struct ComponentItem {
     kind: String,
 }
 
-#[derive(Debug, Deserialize)]
-struct UsageItem {
-    uuid: String,
-    #[serde(rename = "type")]
-    kind: String,
-    usage: Value,
-}
-
-#[derive(Debug, Deserialize)]
-struct UserUsageItem {
-    component_usage: String,
-    username: String,
-    usage: Value,
-}
-
 /// The offering's resources that have a SLURM account, filtered to `only` when given.
 async fn resources(
     client: &WaldurClient,
@@ -159,60 +146,6 @@ async fn offering_users(client: &WaldurClient, offering: &str) -> Result<BTreeMa
         .into_iter()
         .filter_map(|u| Some((u.username.filter(|n| !n.is_empty())?, u.url?)))
         .collect())
-}
-
-async fn stored(
-    client: &WaldurClient,
-    resource: &str,
-    month: Month,
-    with_users: bool,
-) -> Result<(Vec<StoredUsage>, Vec<StoredUserUsage>), ClientError> {
-    let q: Vec<(&str, String)> = vec![
-        ("resource_uuid", resource.to_string()),
-        ("billing_period", month.billing_period()),
-        ("field", "uuid".into()),
-        ("field", "type".into()),
-        ("field", "usage".into()),
-    ];
-    let items: Vec<UsageItem> = client
-        .list("/api/marketplace-component-usages/", &q)
-        .await?;
-    let decode = |path: &str, v: &Value| {
-        Amount::from_json(v).map_err(|e| ClientError::Decode {
-            method: "GET".into(),
-            path: path.into(),
-            message: e.to_string(),
-        })
-    };
-    let mut usages = Vec::new();
-    for i in items {
-        usages.push(StoredUsage {
-            uuid: hex(&i.uuid),
-            component_type: i.kind,
-            usage: decode("/api/marketplace-component-usages/", &i.usage)?,
-        });
-    }
-    let mut users = Vec::new();
-    if with_users {
-        let q: Vec<(&str, String)> = vec![
-            ("resource_uuid", resource.to_string()),
-            ("component_usage_billing_period", month.billing_period()),
-            ("field", "component_usage".into()),
-            ("field", "username".into()),
-            ("field", "usage".into()),
-        ];
-        let items: Vec<UserUsageItem> = client
-            .list("/api/marketplace-component-user-usages/", &q)
-            .await?;
-        for i in items {
-            users.push(StoredUserUsage {
-                component_usage: hex(usage_plan::uuid_from_url(&i.component_usage)),
-                username: i.username,
-                usage: decode("/api/marketplace-component-user-usages/", &i.usage)?,
-            });
-        }
-    }
-    Ok((usages, users))
 }
 
 /// Everything computed from SLURM for one period.
@@ -304,19 +237,46 @@ pub async fn submit_offering(
     );
     let mut out = Vec::new();
     let total = periods.len() * resources.len();
+    // A few resources asked for by name: their own records, not the whole offering's.
+    let whole_offering = options.resources.is_empty();
     for period in periods {
-        let raw = read_period(
-            runner,
-            &target,
-            &accounts,
-            (period.month.year, period.month.month),
-        )
-        .await
-        .with_context(|| format!("reading usage of {} from sacct", period.month.label()))?;
+        let (raw, mut held) = tokio::try_join!(
+            async {
+                read_period(
+                    runner,
+                    &target,
+                    &accounts,
+                    (period.month.year, period.month.month),
+                )
+                .await
+                .with_context(|| format!("reading usage of {} from sacct", period.month.label()))
+            },
+            async {
+                if !whole_offering {
+                    return Ok(None);
+                }
+                stored::offering(client, off, period.month, !options.skip_user_usage)
+                    .await
+                    .map(Some)
+                    .with_context(|| {
+                        format!(
+                            "reading the usage Waldur holds for {}",
+                            period.month.label()
+                        )
+                    })
+            }
+        )?;
         let usage = convert(offering, &raw);
         let done_before = out.len();
-        let submissions: Vec<Submission> = stream::iter(resources.iter())
-            .map(|(r, account)| ctx.resource(r, account, period, &usage))
+        let held: Vec<Option<Stored>> = resources
+            .iter()
+            .map(|(r, _)| {
+                held.as_mut()
+                    .map(|h| h.remove(&hex(&r.uuid)).unwrap_or_default())
+            })
+            .collect();
+        let submissions: Vec<Submission> = stream::iter(resources.iter().zip(held))
+            .map(|((r, account), held)| ctx.resource(r, account, period, &usage, held))
             .buffer_unordered(8)
             .enumerate()
             .map(|(i, r)| {
@@ -338,6 +298,7 @@ impl Submitter<'_> {
         account: &str,
         period: &PeriodSpec,
         usage: &PeriodUsage,
+        held: Option<Stored>,
     ) -> Submission {
         let mut rep = Submission {
             period: period.month.label(),
@@ -369,7 +330,7 @@ impl Submitter<'_> {
         } else {
             usage.users.get(account).unwrap_or(&empty)
         };
-        if let Err(e) = self.submit(&mut rep, period, &totals, users).await {
+        if let Err(e) = self.submit(&mut rep, period, &totals, users, held).await {
             if !period.current && e.status() == Some(400) && e.detail().contains(BACKFILL) {
                 rep.skipped = Some(format!(
                     "Waldur accepts past usage of this component only from a staff token: {}",
@@ -382,24 +343,34 @@ impl Submitter<'_> {
         rep
     }
 
-    /// Plans against what Waldur holds and posts the difference. When the aggregate
-    /// records are new, the per-user values need their uuids: read and plan once more.
+    /// Plans against what Waldur holds (`held`, read for the whole offering, else read
+    /// here) and posts the difference. When the aggregate records are new, the per-user
+    /// values need their uuids: read this resource's records and plan once more.
     async fn submit(
         &self,
         rep: &mut Submission,
         period: &PeriodSpec,
         totals: &BTreeMap<String, Amount>,
         users: &BTreeMap<String, BTreeMap<String, Amount>>,
+        mut held: Option<Stored>,
     ) -> Result<(), ClientError> {
         let resource = rep.resource.clone();
         for round in 0..2 {
-            let (stored, stored_users) = stored(
-                self.client,
-                &resource,
-                period.month,
-                !self.options.skip_user_usage,
-            )
-            .await?;
+            let Stored {
+                usages: stored,
+                users: stored_users,
+            } = match held.take() {
+                Some(h) => h,
+                None => {
+                    stored::resource(
+                        self.client,
+                        &resource,
+                        period.month,
+                        !self.options.skip_user_usage,
+                    )
+                    .await?
+                }
+            };
             let plan = usage_plan::plan_period(&usage_plan::PeriodInput {
                 resource_uuid: &resource,
                 date: &period.date,

@@ -2,6 +2,8 @@
 //!
 //! - [`first_sync`]: (a) the first sync of an empty cluster, and its floor;
 //! - [`converged`]: (b) the observe floor, a converged plan and a no-op reconcile;
+//! - [`latency`]: the converged plan with every Waldur request delayed (`--latency-ms`);
+//! - [`new_order`]: one Create order taken to `done` by one reconcile;
 //! - [`drift`]: (c) the 1% drift repair (main site only);
 //! - [`report`]: (d) `agent report` over synthetic sacct rows (main site only);
 //! - [`in_memory`]: (e) the planner alone and (f) sacct parsing, no SLURM.
@@ -10,6 +12,8 @@ mod converged;
 mod drift;
 mod first_sync;
 mod in_memory;
+mod latency;
+mod new_order;
 mod report;
 
 use std::collections::BTreeMap;
@@ -23,7 +27,8 @@ use crate::site::Site;
 pub use in_memory::in_memory;
 
 /// Rows of one site size, appended to `rows`; returns the first sync and the converged
-/// rows by name, for the targets. `full` adds drift and report (main site only).
+/// rows by name, for the targets. `full` adds drift and report (main site only; each can
+/// be left out with `--no-drift`, `--no-report`).
 pub fn run_site(
     args: &Args,
     site: &Site,
@@ -48,9 +53,18 @@ pub fn run_site(
         ("plan", c.plan.clone()),
         ("reconcile", c.reconcile.clone()),
     ]);
+    let slow = (args.latency_ms > 0)
+        .then(|| latency::slow_waldur(args, site, &c.floors))
+        .transpose()?;
+    let order = (!args.no_new_order)
+        .then(|| new_order::new_order(args, site, &c.plan))
+        .transpose()?;
     rows.extend([first, c.floor, c.plan, c.reconcile]);
-    if full {
+    rows.extend(slow.into_iter().chain(order));
+    if full && !args.no_drift {
         rows.push(drift::drift(args, site, &c.floors)?);
+    }
+    if full && !args.no_report {
         rows.extend(report::report(args, site)?);
     }
     Ok(out)

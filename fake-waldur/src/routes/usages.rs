@@ -81,7 +81,11 @@ pub async fn list_user_usages(
     q: Query,
 ) -> ApiResult {
     let resource = single_uuid_filter(&q, "resource_uuid")?;
-    let period = date_filter(&q, "component_usage_billing_period")?;
+    let offering = single_uuid_filter(&q, "offering_uuid")?;
+    // Mastermind's filter is the model path (`Meta.fields`), with the double underscore;
+    // `component_usage_billing_period` is the Python client's argument name, and a server
+    // ignores it like any unknown parameter.
+    let period = date_filter(&q, "component_usage__billing_period")?;
     let username = q.last("username").filter(|u| !u.is_empty());
     super::list(&st, &base, uri.path(), &q, |v| {
         Ok(v.w
@@ -89,6 +93,11 @@ pub async fn list_user_usages(
             .component_usages
             .iter()
             .filter(|cu| resource.as_ref().is_none_or(|r| *r == cu.resource))
+            .filter(|cu| {
+                offering
+                    .as_ref()
+                    .is_none_or(|o| v.w.resource(&cu.resource).is_some_and(|r| &r.offering == o))
+            })
             .filter(|cu| period.as_ref().is_none_or(|p| *p == cu.billing_period))
             .flat_map(|cu| cu.user_usages.iter().map(move |uu| (cu, uu)))
             .filter(|(_, uu)| username.is_none_or(|u| u == uu.username))
@@ -104,12 +113,18 @@ pub async fn list_limits(
     q: Query,
 ) -> ApiResult {
     let resource = single_uuid_filter(&q, "resource_uuid")?;
+    let offering = single_uuid_filter(&q, "offering_uuid")?;
     super::list(&st, &base, uri.path(), &q, |v| {
         Ok(v.w
             .data
             .user_usage_limits
             .iter()
             .filter(|l| resource.as_ref().is_none_or(|r| *r == l.resource))
+            .filter(|l| {
+                offering
+                    .as_ref()
+                    .is_none_or(|o| v.w.resource(&l.resource).is_some_and(|r| &r.offering == o))
+            })
             .map(|l| v.usage_limit(l))
             .collect())
     })
