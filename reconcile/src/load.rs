@@ -20,12 +20,56 @@ use crate::tres::{self, TresMap};
 /// A flat file and what it carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoadFile {
-    /// The file's text, one object a line.
-    pub text: String,
+    /// One object a line, `Cluster - ` first.
+    pub lines: Vec<String>,
     /// The changes the file makes, in plan order.
     pub carried: Vec<Address>,
-    /// Lines of the file (for a timeout that scales with the work).
-    pub lines: usize,
+}
+
+impl LoadFile {
+    /// The whole file.
+    pub fn text(&self) -> String {
+        let mut text = self.lines.join("\n");
+        text.push('\n');
+        text
+    }
+
+    /// The file cut into files of at most `max_lines` object lines each, to be loaded
+    /// in order: each opens with the cluster line and the parent its first line needs,
+    /// so each stands alone (a bounded run, progress between them, and a run killed
+    /// half-way loses at most its own part).
+    pub fn chunks(&self, max_lines: usize) -> Vec<String> {
+        let Some((cluster, body)) = self.lines.split_first() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut parent: Option<&str> = None;
+        let mut current: Vec<&str> = Vec::new();
+        let mut objects = 0;
+        for line in body {
+            if objects == max_lines.max(1) {
+                out.push(current.join("\n") + "\n");
+                current.clear();
+                objects = 0;
+            }
+            if current.is_empty() {
+                current.push(cluster);
+                if let (Some(p), false) = (parent, line.starts_with("Parent - ")) {
+                    current.push(p);
+                }
+            }
+            if line.starts_with("Parent - ") {
+                parent = Some(line);
+            } else {
+                objects += 1;
+            }
+            current.push(line);
+        }
+        if objects > 0 {
+            out.push(current.join("\n") + "\n");
+        }
+        out
+    }
 }
 
 /// Whether `value` can stand in a flat-file field: sacctmgr splits fields on `:`, ends
@@ -138,14 +182,7 @@ fn write(
         parent_line(&mut lines, &mut current, account);
         lines.extend(by_account.remove(account).unwrap_or_default());
     }
-    let count = lines.len();
-    let mut text = lines.join("\n");
-    text.push('\n');
-    LoadFile {
-        text,
-        carried,
-        lines: count,
-    }
+    LoadFile { lines, carried }
 }
 
 /// `Parent - 'P'` when the lines that follow need another parent than the last.

@@ -49,8 +49,8 @@ fn render_plan(p: &Plan) -> Option<LoadFile> {
 fn a_small_tree_renders_as_sacctmgr_dump_lines() {
     let (d, o) = world();
     let file = render_plan(&planned(&d, &o)).expect("a file");
-    insta::assert_snapshot!(file.text);
-    assert_eq!(file.lines, file.text.lines().count());
+    insta::assert_snapshot!(file.text());
+    assert_eq!(file.lines.len(), file.text().lines().count());
 }
 
 #[test]
@@ -79,10 +79,10 @@ fn only_creations_go_in_the_file() {
     assert!(p.changes.iter().any(|c| c.action == Action::Update));
     let file = render_plan(&p).unwrap();
     assert_eq!(file.carried.len(), 1, "{:?}", file.carried);
-    assert!(file.text.contains("User - 'bob'"));
-    assert!(!file.text.contains("Account - "), "{}", file.text);
+    assert!(file.text().contains("User - 'bob'"));
+    assert!(!file.text().contains("Account - "), "{}", file.text());
     // bob is no longer new: his default account is his to keep.
-    assert!(!file.text.contains("DefaultAccount"), "{}", file.text);
+    assert!(!file.text().contains("DefaultAccount"), "{}", file.text());
 }
 
 #[test]
@@ -96,8 +96,8 @@ fn a_value_the_file_cannot_carry_leaves_the_account_and_what_needs_it_out() {
     let p = planned(&d, &o);
     let file = render_plan(&p).unwrap();
     let carried: Vec<String> = file.carried.iter().map(|a| a.to_string()).collect();
-    assert_eq!(carried, ["account/c_one"], "{}", file.text);
-    assert!(!file.text.contains("p_one"));
+    assert_eq!(carried, ["account/c_one"], "{}", file.text());
+    assert!(!file.text().contains("p_one"));
 }
 
 #[test]
@@ -118,8 +118,8 @@ fn a_new_users_lines_stay_together() {
         .unwrap();
     assert!(matches!(&first.effect, Effect::AssocCreate(_, _, Some(_))));
     let file = render_plan(&p).unwrap();
-    assert!(!file.text.contains("'ann'"), "{}", file.text);
-    assert!(file.text.contains("'bob'"), "{}", file.text);
+    assert!(!file.text().contains("'ann'"), "{}", file.text());
+    assert!(file.text().contains("'bob'"), "{}", file.text());
 }
 
 #[test]
@@ -156,4 +156,32 @@ fn nothing_to_carry_is_no_file() {
     let (d, o) = world();
     let synced = crate::simulate::apply(&o, &planned(&d, &o));
     assert_eq!(render_plan(&planned(&d, &synced)), None);
+}
+
+#[test]
+fn chunks_stand_alone_and_together_hold_every_object_line_once() {
+    let (d, o) = world();
+    let file = render_plan(&planned(&d, &o)).unwrap();
+    let objects = |t: &str| {
+        t.lines()
+            .filter(|l| !l.starts_with("Parent - ") && !l.starts_with("Cluster - "))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    for max in 1..=6 {
+        let chunks = file.chunks(max);
+        let mut all = Vec::new();
+        for c in &chunks {
+            let mut lines = c.lines();
+            assert_eq!(lines.next(), Some("Cluster - 'c1'"));
+            assert!(lines.next().unwrap().starts_with("Parent - "), "{c}");
+            let own = objects(c);
+            assert!(!own.is_empty() && own.len() <= max, "{c}");
+            all.extend(own);
+        }
+        assert_eq!(all, objects(&file.text()), "max {max}");
+    }
+    // Each chunk's lines sit under the same parent as in the whole file.
+    let chunks = file.chunks(1);
+    assert_eq!(chunks[4], "Cluster - 'c1'\nParent - 'a_one'\nUser - 'ann':DefaultAccount='root':Fairshare=parent:MaxTRESMins=cpu=100\n");
 }
