@@ -160,8 +160,6 @@ offerings:
 agent:
   max_deletions: 1000000
   apply_mode: auto
-  # the first sync of a large site is one sacctmgr session of several minutes: the 2m default is too short
-  command_timeout: 60m
 "#,
             bin = bin_dir.display()
         )

@@ -1,6 +1,7 @@
 //! The scenarios on a site, in the order they run (docs/benchmark.md, "Scenarios"):
 //!
-//! - [`first_sync`]: (a) the first sync of an empty cluster, and its floor;
+//! - [`first_sync`]: (a) the first sync of an empty cluster, and its floors (`sacctmgr
+//!   load` of the synced site's dump; the plan's commands in one stdin session);
 //! - [`converged`]: (b) the observe floor, a converged plan and a no-op reconcile;
 //! - [`drift`]: (c) the 1% drift repair (main site only);
 //! - [`report`]: (d) `agent report` over synthetic sacct rows (main site only);
@@ -41,14 +42,16 @@ pub fn run_site(
         w.associations()
     ));
     site.wipe()?;
-    let first = first_sync::first_sync(args, site)?;
+    let (first, session_floor) = first_sync::first_sync(args, site)?;
     let c = converged::converged(args, site)?;
     let out = BTreeMap::from([
         ("first", first.clone()),
         ("plan", c.plan.clone()),
         ("reconcile", c.reconcile.clone()),
     ]);
-    rows.extend([first, c.floor, c.plan, c.reconcile]);
+    rows.push(first);
+    rows.extend(session_floor);
+    rows.extend([c.floor, c.plan, c.reconcile]);
     if full {
         rows.push(drift::drift(args, site, &c.floors)?);
         rows.extend(report::report(args, site)?);
