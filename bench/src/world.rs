@@ -130,7 +130,7 @@ impl World {
     }
 
     /// The agent's configuration (the waldur-site-agent YAML).
-    pub fn config(&self, api_url: &str, cluster: &str, bin_dir: &Path) -> String {
+    pub fn config(&self, api_url: &str, cluster: &str, bin_dir: &Path, state_dir: &Path) -> String {
         let p = &self.prefix;
         format!(
             r#"timezone: UTC
@@ -160,8 +160,11 @@ offerings:
 agent:
   max_deletions: 1000000
   apply_mode: auto
+  # the site's own: the record of the last read is the bench's, not another agent's
+  state_dir: "{state}"
 "#,
-            bin = bin_dir.display()
+            bin = bin_dir.display(),
+            state = state_dir.display()
         )
     }
 }

@@ -67,7 +67,8 @@ pub fn first_sync(args: &Args, site: &Site) -> Result<(Row, Option<Row>)> {
                     ));
                     applies.extend(run.stats.as_ref().and_then(Stats::apply_seconds));
                     first.add(&run);
-                    site.expect_objects().context("after the agent's first sync")?;
+                    site.expect_objects()
+                        .context("after the agent's first sync")?;
                     if k == 0 {
                         site.slurm.dump(&dump)?;
                         dump_lines = std::fs::read_to_string(&dump)?
@@ -81,7 +82,11 @@ pub fn first_sync(args: &Args, site: &Site) -> Result<(Row, Option<Row>)> {
                     site.expect_objects()
                         .with_context(|| format!("after the load floor (stderr: {stderr})"))?;
                     first.floors.push(t.as_secs_f64());
-                    say(&format!("  load floor run {}: {:.2} s", k + 1, t.as_secs_f64()));
+                    say(&format!(
+                        "  load floor run {}: {:.2} s",
+                        k + 1,
+                        t.as_secs_f64()
+                    ));
                 }
                 _ => {
                     let Some(s) = session.as_mut() else { continue };
@@ -89,7 +94,11 @@ pub fn first_sync(args: &Args, site: &Site) -> Result<(Row, Option<Row>)> {
                     site.expect_objects()
                         .with_context(|| format!("after the session floor (stderr: {stderr})"))?;
                     s.walls.push(t.as_secs_f64());
-                    say(&format!("  session floor run {}: {:.2} s", k + 1, t.as_secs_f64()));
+                    say(&format!(
+                        "  session floor run {}: {:.2} s",
+                        k + 1,
+                        t.as_secs_f64()
+                    ));
                 }
             }
         }
