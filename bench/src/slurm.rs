@@ -20,6 +20,11 @@ pub struct Slurm {
 /// At most this many names per `remove` command.
 const CHUNK: usize = 500;
 
+/// At most this many users per `remove user`: each removal shifts slurmdbd's nested set
+/// of associations, and in one transaction the row versions pile up (500 users with a
+/// root association each ran for more than 5 minutes; 50 take 0.2 s).
+const USER_CHUNK: usize = 50;
+
 fn find_in_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -242,7 +247,8 @@ impl Slurm {
 
     /// `sacctmgr -i remove WHAT where name=...`, in chunks.
     fn remove(&self, what: &str, names: &[String]) -> Result<()> {
-        for chunk in names.chunks(CHUNK) {
+        let size = if what == "user" { USER_CHUNK } else { CHUNK };
+        for chunk in names.chunks(size) {
             self.change(&[
                 "remove".into(),
                 what.into(),
