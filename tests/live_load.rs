@@ -89,6 +89,8 @@ fn agent(dir: &Path, args: &[&str]) -> Output {
         .arg("--waldur-snapshot")
         .arg(dir)
         .env("RUST_LOG", "info")
+        // A killed agent's private load directory stays in the test's own dir.
+        .env("TMPDIR", dir)
         .output()
         .expect("agent runs")
 }

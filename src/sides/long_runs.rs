@@ -44,14 +44,12 @@ impl PrivateDir {
         } else {
             PathBuf::from("/tmp")
         };
+        remove_stale(&base);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        let dir = base.join(format!(
-            "waldur-slurm-agent-load-{}-{stamp}",
-            std::process::id()
-        ));
+        let dir = base.join(format!("{DIR_PREFIX}{}-{stamp}", std::process::id()));
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         Ok(PrivateDir(dir))
     }
@@ -74,6 +72,30 @@ impl PrivateDir {
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The prefix of every load directory; the agent's pid follows it.
+const DIR_PREFIX: &str = "waldur-slurm-agent-load-";
+
+/// Removes load directories left by agents that were killed (their process is gone).
+fn remove_stale(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix(DIR_PREFIX)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if is_dir && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
@@ -232,6 +254,16 @@ mod tests {
         drop(dir);
         assert!(!root.exists());
         assert!(!path_safe(Path::new("/tmp/a b")));
+        // A killed agent's directory goes with the next load; a live one's stays.
+        let base = tempfile::tempdir().unwrap();
+        let dead = base.path().join(format!("{DIR_PREFIX}{}-1", u32::MAX));
+        let live = base
+            .path()
+            .join(format!("{DIR_PREFIX}{}-1", std::process::id()));
+        std::fs::create_dir_all(&dead).unwrap();
+        std::fs::create_dir_all(&live).unwrap();
+        remove_stale(base.path());
+        assert!(!dead.exists() && live.exists());
         assert!(!path_safe(Path::new("relative")));
     }
 }
