@@ -141,48 +141,96 @@ pub fn render(cluster: &str, changes: &[&Change]) -> Option<LoadFile> {
     Some(write(cluster, &accounts, &assocs))
 }
 
+/// The lines in the order of `sacctmgr dump`: each parent's new accounts, then its
+/// users, then the same for each of those accounts. slurmdbd keeps associations as a
+/// nested set and shifts every row to the right of an insert; in this order each insert
+/// lands near the right end, where all accounts first and all users after shift every
+/// account row for every user.
 fn write(
     cluster: &str,
     accounts: &[(&Change, &str, &AccountValues)],
     assocs: &[(&Change, &AssocKey, &ObservedAssoc, Option<&str>)],
 ) -> LoadFile {
-    let mut lines = vec![format!("Cluster - '{cluster}'")];
+    let created: BTreeSet<&str> = accounts.iter().map(|a| a.1).collect();
+    // Existing accounts the file adds to, in the order the plan first names them.
+    let mut tops: Vec<&str> = Vec::new();
+    let mut children: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut kids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let mut carried = Vec::new();
-    let mut current: Option<String> = None;
     for (change, name, values) in accounts {
-        parent_line(
-            &mut lines,
-            &mut current,
-            values.parent.as_deref().unwrap_or("root"),
-        );
-        lines.push(account_line(name, values));
+        let parent = values.parent.as_deref().unwrap_or("root");
+        if !created.contains(parent) && !tops.contains(&parent) {
+            tops.push(parent);
+        }
+        children
+            .entry(parent)
+            .or_default()
+            .push(account_line(name, values));
+        kids.entry(parent).or_default().push(name);
         carried.push(change.address.clone());
     }
     // A new user whose default account is not the association's own gets that
-    // association too, before the others (as `add user ... DefaultAccount=D` does, with
-    // the same settings): `load` only makes a default of an association it has.
-    for (_, key, assoc, default) in assocs {
-        if let Some(d) = default.filter(|d| *d != key.account) {
-            let with_default = AssocKey::new(d, &key.user, &key.partition);
-            parent_line(&mut lines, &mut current, d);
-            lines.push(user_line(&with_default, assoc, Some(d)));
-        }
-    }
-    let mut by_account: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    let mut order: Vec<&str> = Vec::new();
+    // association too, before their other lines (as `add user ... DefaultAccount=D`
+    // does, with the same settings): `load` only makes a default of an association it
+    // has. Defaults that exist already go first; one the file creates, in its place.
+    let mut prelude: Vec<(&str, String)> = Vec::new();
+    let mut users: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (change, key, assoc, default) in assocs {
-        let group = by_account.entry(&key.account).or_insert_with(|| {
-            order.push(&key.account);
-            Vec::new()
-        });
-        group.push(user_line(key, assoc, *default));
+        if let Some(d) = default.filter(|d| *d != key.account) {
+            let line = user_line(&AssocKey::new(d, &key.user, &key.partition), assoc, Some(d));
+            match created.get(d) {
+                Some(d) => users.entry(d).or_default().push(line),
+                None => prelude.push((d, line)),
+            }
+        }
+        let account = key.account.as_str();
+        if !created.contains(account) && !tops.contains(&account) {
+            tops.push(account);
+        }
+        users
+            .entry(account)
+            .or_default()
+            .push(user_line(key, assoc, *default));
         carried.push(change.address.clone());
     }
-    for account in order {
-        parent_line(&mut lines, &mut current, account);
-        lines.extend(by_account.remove(account).unwrap_or_default());
+    let mut lines = vec![format!("Cluster - '{cluster}'")];
+    let mut current: Option<String> = None;
+    for (d, line) in prelude {
+        parent_line(&mut lines, &mut current, d);
+        lines.push(line);
+    }
+    let tree = Tree {
+        children: &children,
+        kids: &kids,
+        users: &users,
+    };
+    for top in tops {
+        tree.section(&mut lines, &mut current, top);
     }
     LoadFile { lines, carried }
+}
+
+/// New accounts and user lines by the account they go under.
+struct Tree<'a> {
+    children: &'a BTreeMap<&'a str, Vec<String>>,
+    kids: &'a BTreeMap<&'a str, Vec<&'a str>>,
+    users: &'a BTreeMap<&'a str, Vec<String>>,
+}
+
+impl Tree<'_> {
+    /// `parent`'s new accounts and users, then each new account's own section (the tree
+    /// is a few tiers deep: customer, project, allocation).
+    fn section(&self, lines: &mut Vec<String>, current: &mut Option<String>, parent: &str) {
+        let own = self.children.get(parent).into_iter().flatten();
+        let users = self.users.get(parent).into_iter().flatten();
+        for line in own.chain(users) {
+            parent_line(lines, current, parent);
+            lines.push(line.clone());
+        }
+        for kid in self.kids.get(parent).into_iter().flatten() {
+            self.section(lines, current, kid);
+        }
+    }
 }
 
 /// `Parent - 'P'` when the lines that follow need another parent than the last.

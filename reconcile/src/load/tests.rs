@@ -185,3 +185,29 @@ fn chunks_stand_alone_and_together_hold_every_object_line_once() {
     let chunks = file.chunks(1);
     assert_eq!(chunks[4], "Cluster - 'c1'\nParent - 'a_one'\nUser - 'ann':DefaultAccount='root':Fairshare=parent:MaxTRESMins=cpu=100\n");
 }
+
+#[test]
+fn each_subtree_is_complete_before_the_next_one_starts() {
+    let (mut d, o) = world();
+    d.add_account(account("p_two", Tier::Project, "c_one", "project two"));
+    d.add_account(account(
+        "a_two",
+        Tier::Allocation,
+        "p_two",
+        "allocation two",
+    ));
+    let m = member("a_two", "bob");
+    d.associations.insert(m.key.clone(), m);
+    let text = render_plan(&planned(&d, &o)).unwrap().text();
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {text}"))
+    };
+    // c_one's accounts, then p_one's subtree with a_one's users, then p_two's.
+    assert!(at("Account - 'p_two'") < at("Parent - 'p_one'"), "{text}");
+    assert!(
+        at("User - 'bob':DefaultAccount='a_one'") < at("Parent - 'p_two'"),
+        "{text}"
+    );
+    assert!(at("Parent - 'p_two'") < at("Account - 'a_two'"), "{text}");
+}
