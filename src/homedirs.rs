@@ -113,4 +113,12 @@ impl SlurmWrites for NoSlurm {
     fn apply_session<'a>(&'a self, _changes: &'a [&'a Change]) -> BoxFuture<'a, ()> {
         async {}.boxed()
     }
+
+    fn apply_load<'a>(
+        &'a self,
+        _file: &'a agent_reconcile::load::LoadFile,
+        _changes: &'a [&'a Change],
+    ) -> BoxFuture<'a, ()> {
+        async {}.boxed()
+    }
 }

@@ -6,7 +6,8 @@
 //! - [`sides`]: Waldur, SLURM and storage behind small read/write traits: live, recorded,
 //!   in memory;
 //! - [`groups`]: offerings grouped by SLURM target, and a group's desired and observed state;
-//! - [`executor`]: applies a plan over the write traits (phases, dependencies, failure classes);
+//! - [`executor`]: applies a plan over the write traits (phases, dependencies, failure classes;
+//!   per change, one stdin session, or `sacctmgr load` of the creations plus a session);
 //! - [`check`]: `agent check`: config, Waldur and SLURM probed, one result per check;
 //! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify) -> [`cycle::GroupReport`];
 //! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;

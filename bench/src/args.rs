@@ -76,6 +76,13 @@ pub struct Args {
     /// Leave out the usage report (main site).
     #[arg(long)]
     pub no_report: bool,
+    /// Only the first sync and the converged cycle of the main site (N): no small site,
+    /// drift, report or in-memory rows (a separate, longer run at N=10000).
+    #[arg(long)]
+    pub sync_only: bool,
+    /// Skip the first sync's stdin-session floor (it takes ~3x the load floor).
+    #[arg(long)]
+    pub no_session_floor: bool,
     /// Leave the main site's accounts in SLURM at the end.
     #[arg(long)]
     pub keep: bool,

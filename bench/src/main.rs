@@ -63,7 +63,9 @@ fn run(args: Args) -> Result<()> {
         projects_per_customer: args.projects_per_customer.max(1),
     };
     let mut rows = Vec::new();
-    scenarios::in_memory(&args, &world(args.allocations), &mut rows)?;
+    if !args.sync_only {
+        scenarios::in_memory(&args, &world(args.allocations), &mut rows)?;
+    }
 
     let (mut big, mut small) = (BTreeMap::new(), BTreeMap::new());
     let mut agent_info = Value::Null;
@@ -75,12 +77,14 @@ fn run(args: Args) -> Result<()> {
             .worker_threads(2)
             .enable_all()
             .build()?;
-        let site = Site::new(world(args.small_allocations), &rt, &agent.path, &slurm)?;
-        small = scenarios::run_site(&args, &site, false, &mut rows)?;
-        site.wipe()?;
-        drop(site);
+        if !args.sync_only {
+            let site = Site::new(world(args.small_allocations), &rt, &agent.path, &slurm)?;
+            small = scenarios::run_site(&args, &site, false, &mut rows)?;
+            site.wipe()?;
+            drop(site);
+        }
         let site = Site::new(world(args.allocations), &rt, &agent.path, &slurm)?;
-        big = scenarios::run_site(&args, &site, true, &mut rows)?;
+        big = scenarios::run_site(&args, &site, !args.sync_only, &mut rows)?;
         if args.keep {
             say(&format!(
                 "--keep: the {}* accounts stay in SLURM",

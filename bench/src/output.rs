@@ -113,8 +113,8 @@ pub fn targets(
     if let Some(f) = big.get("first") {
         let ratio = f.ratio().unwrap_or(f64::INFINITY);
         out.push(Target {
-            name: format!("{} within 2x of its floor", f.scenario),
-            pass: ratio <= 2.0,
+            name: format!("{} within 1.5x of its load floor", f.scenario),
+            pass: ratio <= 1.5,
             detail: format!(
                 "{} vs floor {} = {ratio:.2}x",
                 fmt_time(f.wall()),

@@ -61,7 +61,12 @@ impl<'a> Site<'a> {
         std::fs::write(&rows, "")?;
         let bin = slurm.stub_bin(dir.path(), &rows)?;
         let config = dir.path().join("config.yaml");
-        std::fs::write(&config, world.config(&fake.base_url, &slurm.cluster, &bin))?;
+        let state = dir.path().join("state");
+        std::fs::create_dir_all(&state)?;
+        std::fs::write(
+            &config,
+            world.config(&fake.base_url, &slurm.cluster, &bin, &state),
+        )?;
         Ok(Site {
             world,
             fake,
@@ -169,8 +174,19 @@ impl<'a> Site<'a> {
         Ok(())
     }
 
+    /// Removes the site from SLURM, and the agent's record of its last read with it (a
+    /// wipe is SLURM really losing the site: the agent's guard would refuse the read).
     pub fn wipe(&self) -> Result<()> {
         let t = self.slurm.wipe(&self.world.prefix)?;
+        for entry in std::fs::read_dir(self.dir.path().join("state"))? {
+            let path = entry?.path();
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("observed-"))
+            {
+                std::fs::remove_file(&path)?;
+            }
+        }
         say(&format!(
             "  wiped {}* in {:.1} s",
             self.world.prefix,

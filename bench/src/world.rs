@@ -135,7 +135,7 @@ impl World {
     }
 
     /// The agent's configuration (the waldur-site-agent YAML).
-    pub fn config(&self, api_url: &str, cluster: &str, bin_dir: &Path) -> String {
+    pub fn config(&self, api_url: &str, cluster: &str, bin_dir: &Path, state_dir: &Path) -> String {
         let p = &self.prefix;
         format!(
             r#"timezone: UTC
@@ -165,14 +165,11 @@ offerings:
 agent:
   max_deletions: 1000000
   apply_mode: auto
-  # the first sync of a large site is one sacctmgr session of several minutes: the 2m default is too short
-  command_timeout: 60m
-  # the site's own: the default /var/lib one is shared with any other agent (or bench) on
-  # this host, whose last read size would make this cluster's read look implausible
+  # the site's own: the record of the last read is the bench's, not another agent's
   state_dir: "{state}"
 "#,
             bin = bin_dir.display(),
-            state = bin_dir.with_file_name("state").display()
+            state = state_dir.display()
         )
     }
 }

@@ -85,7 +85,11 @@ pub enum ApplyMode {
     PerChange,
     /// The whole plan over one `sacctmgr -i` stdin session, verified by re-planning.
     Batch,
-    /// Batch for large plans, per change for small ones.
+    /// The plan's creations as one `sacctmgr load` flat file, the rest over a session,
+    /// verified by re-planning.
+    Load,
+    /// Load for plans with many creations, else batch for large plans, per change for
+    /// small ones.
     Auto,
 }
 
@@ -98,7 +102,10 @@ impl std::str::FromStr for ApplyMode {
             "auto" => Ok(ApplyMode::Auto),
             "per-change" | "per_change" => Ok(ApplyMode::PerChange),
             "batch" => Ok(ApplyMode::Batch),
-            other => Err(format!("{other:?} is not one of auto, per-change, batch")),
+            "load" => Ok(ApplyMode::Load),
+            other => Err(format!(
+                "{other:?} is not one of auto, per-change, batch, load"
+            )),
         }
     }
 }

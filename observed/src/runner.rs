@@ -87,8 +87,23 @@ impl Runner {
         self.counts.lock().expect("counter lock").clone()
     }
 
+    /// The timeout of one call (`agent.command_timeout`).
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Runs a program to completion; a non-zero exit is returned, not raised.
     pub async fn run(&self, argv: &[String], stdin: Option<&str>) -> Result<RunOutput, RunError> {
+        self.run_within(argv, stdin, self.timeout).await
+    }
+
+    /// [`Runner::run`] with its own timeout (a session or load that scales with its size).
+    pub async fn run_within(
+        &self,
+        argv: &[String],
+        stdin: Option<&str>,
+        timeout: Duration,
+    ) -> Result<RunOutput, RunError> {
         let command = argv.join(" ");
         let program = argv.first().ok_or_else(|| RunError::Io {
             command: command.clone(),
@@ -130,11 +145,11 @@ impl Runner {
             });
         }
         let started = std::time::Instant::now();
-        let output = tokio::time::timeout(self.timeout, child.wait_with_output())
+        let output = tokio::time::timeout(timeout, child.wait_with_output())
             .await
             .map_err(|_| RunError::Timeout {
                 command: command.clone(),
-                after: self.timeout,
+                after: timeout,
             })?
             .map_err(|e| RunError::Io {
                 command: command.clone(),

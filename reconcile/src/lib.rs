@@ -20,6 +20,7 @@
 //! - [`fresh`]: free names for new allocations (`NAME-1` ..), adopting an earlier attempt.
 //! - [`diff`]: compares the snapshots and produces the ordered [`plan::Plan`], pass by pass.
 //! - [`scope`]: scoped plans: what an event's pass reads, and what it may change.
+//! - [`load`]: the additive part of a plan as one `sacctmgr load` flat file.
 //! - [`render`]: human text, a copy-pasteable shell script, sacctmgr stdin sessions.
 //! - [`escape`]: the one escaping layer for text shown to terminals, logs and scripts.
 //! - [`simulate`]: applies a plan to an observed snapshot in memory (tests and dry checks).
@@ -31,6 +32,7 @@ pub mod diff;
 pub mod escape;
 pub mod explain;
 pub mod fresh;
+pub mod load;
 pub mod names;
 pub mod periodic;
 pub mod plan;

@@ -129,7 +129,7 @@ pub enum Cmd {
         /// Apply even if the plan deletes more than agent.max_deletions objects.
         #[arg(long)]
         allow_mass_delete: bool,
-        /// Override agent.apply_mode (auto, per-change, batch).
+        /// Override agent.apply_mode (auto, per-change, batch, load).
         #[arg(long, value_parser = parse_mode)]
         apply_mode: Option<ApplyMode>,
         /// With --dry-run: 0 no changes, 1 error, 2 changes.

@@ -2,7 +2,8 @@
 //! [`crate::sides`].
 //!
 //! Order of work: Waldur calls that come first (approving orders), then the SLURM
-//! changes (one at a time, or as one session for big plans), then the storage changes
+//! changes (one at a time, as one session for big plans, or their creations as a
+//! `sacctmgr load` file and the rest as a session: `batch.rs`), then the storage changes
 //! (homes, project directories, quotas: one at a time, after the associations they
 //! serve), then the Waldur calls that report the outcome (backend id, limits, order
 //! done). No Waldur call waits for storage: a home that cannot be made never errs an
@@ -21,7 +22,10 @@
 //!
 //! The executor never decides what to change: the plan carries every argv and request.
 
+mod batch;
 mod ledger;
+#[cfg(test)]
+mod load_tests;
 #[cfg(test)]
 mod periodic_tests;
 mod report;
@@ -32,7 +36,7 @@ use std::future::Future;
 
 use agent_config::ApplyMode;
 use agent_observed::answers::FailureClass;
-use agent_reconcile::plan::{Address, Change, Command, Kind, Phase, Plan};
+use agent_reconcile::plan::{Action, Address, Change, Command, Kind, Phase, Plan};
 use serde_json::json;
 
 use crate::periodic::ResetLedger;
@@ -47,7 +51,8 @@ const NO_WALDUR_WRITER: &str =
 /// Why storage changes are not made without a storage writer.
 const NO_STORAGE_WRITER: &str = "storage changes need the live filesystem (this source reads only)";
 
-/// Number of sacctmgr commands above which `auto` mode uses one stdin session.
+/// Number of sacctmgr commands above which `auto` mode uses one stdin session, and of
+/// creations above which it uses `sacctmgr load`.
 pub const AUTO_BATCH_THRESHOLD: usize = 50;
 
 fn sacctmgr_commands(plan: &Plan) -> usize {
@@ -66,9 +71,21 @@ fn sacctmgr_commands(plan: &Plan) -> usize {
         .count()
 }
 
-/// The mode a plan is applied in: `auto` is a session above the threshold.
+/// Creations a `sacctmgr load` file could carry (accounts, user associations).
+fn creations(plan: &Plan) -> usize {
+    plan.changes
+        .iter()
+        .filter(|c| {
+            c.action == Action::Create && matches!(c.kind, Kind::Account | Kind::Association)
+        })
+        .count()
+}
+
+/// The mode a plan is applied in: `auto` is a load when it creates more than the
+/// threshold, else a session when it has more commands than that.
 pub fn effective_mode(mode: ApplyMode, plan: &Plan) -> ApplyMode {
     match mode {
+        ApplyMode::Auto if creations(plan) > AUTO_BATCH_THRESHOLD => ApplyMode::Load,
         ApplyMode::Auto if sacctmgr_commands(plan) > AUTO_BATCH_THRESHOLD => ApplyMode::Batch,
         ApplyMode::Auto => ApplyMode::PerChange,
         other => other,
@@ -123,7 +140,13 @@ impl Executor<'_> {
         }
         match effective_mode(mode, plan) {
             ApplyMode::Batch if !slurm.is_empty() => {
-                self.apply_batch(&plan.cluster, &slurm, &mut ledger, replan)
+                self.apply_batch(&plan.cluster, &slurm, &mut ledger, replan, false)
+                    .await;
+                done += slurm.len();
+                tick(done);
+            }
+            ApplyMode::Load if !slurm.is_empty() => {
+                self.apply_batch(&plan.cluster, &slurm, &mut ledger, replan, true)
                     .await;
                 done += slurm.len();
                 tick(done);
@@ -212,91 +235,6 @@ impl Executor<'_> {
         };
         if let Err(e) = ledger.record(cluster, account, period) {
             tracing::error!(change = %address, "RawUsage was reset but could not be recorded: {e:#}");
-        }
-    }
-
-    /// Every SLURM change in one session, but RawUsage resets: what a session did is only
-    /// known by re-planning, and a reset cannot be seen that way (it would run twice), so
-    /// resets run on their own after it.
-    async fn apply_batch<F, Fut>(
-        &self,
-        cluster: &str,
-        all: &[&Change],
-        ledger: &mut Ledger,
-        replan: F,
-    ) where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = anyhow::Result<Plan>>,
-    {
-        let (resets, changes): (Vec<&Change>, Vec<&Change>) = all
-            .iter()
-            .partition(|c| matches!(c.address, Address::RawUsage(..)));
-        self.apply_session_and_leftovers(cluster, &changes, ledger, replan)
-            .await;
-        for change in resets {
-            self.apply_slurm(cluster, change, ledger).await;
-        }
-    }
-
-    /// The session, then the re-plan: sacctmgr does not say which line failed, so the
-    /// re-plan tells what is left, and the leftovers run one by one to get each one's
-    /// message.
-    async fn apply_session_and_leftovers<F, Fut>(
-        &self,
-        cluster: &str,
-        changes: &[&Change],
-        ledger: &mut Ledger,
-        replan: F,
-    ) where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = anyhow::Result<Plan>>,
-    {
-        if changes.is_empty() {
-            return;
-        }
-        self.slurm.apply_session(changes).await;
-        let leftovers = match replan().await {
-            Ok(p) => p,
-            Err(e) => {
-                // Without a fresh view nothing can be confirmed: report every change as
-                // unknown (retryable) so no order is marked done or erred on a guess.
-                let message = format!("could not verify the batch: {e:#}");
-                for c in changes {
-                    ledger.record(
-                        &c.address,
-                        Status::Failed {
-                            class: FailureClass::Retryable,
-                            message: message.clone(),
-                        },
-                        None,
-                    );
-                }
-                return;
-            }
-        };
-        // Only what was in the plan that was shown and checked (mass-delete guard
-        // included): a Terminate that arrived during the session waits for the next pass.
-        let shown: std::collections::BTreeSet<&Address> =
-            changes.iter().map(|c| &c.address).collect();
-        let left: Vec<&Change> = leftovers
-            .changes
-            .iter()
-            .filter(|c| c.kind != Kind::Waldur && shown.contains(&c.address))
-            .collect();
-        if !left.is_empty() && left.len() >= changes.len() {
-            tracing::warn!(
-                changes = left.len(),
-                "the sacctmgr session changed nothing; running the changes one by one (if this sacctmgr cannot read commands from stdin, set agent.apply_mode: per-change)"
-            );
-        }
-        let mut retry_ledger = Ledger::default();
-        for change in left {
-            self.apply_slurm(cluster, change, &mut retry_ledger).await;
-        }
-        for change in changes {
-            if !retry_ledger.move_to(&change.address, ledger) {
-                ledger.record(&change.address, Status::Applied, None);
-            }
         }
     }
 

@@ -51,14 +51,14 @@ fn world() -> (Desired, Observed) {
     (d, testkit::cluster("c1", &["cpu"], &[]))
 }
 
-struct Setup {
-    desired: Desired,
-    slurm: MemorySlurm,
-    waldur: MemoryWaldur,
+pub(super) struct Setup {
+    pub(super) desired: Desired,
+    pub(super) slurm: MemorySlurm,
+    pub(super) waldur: MemoryWaldur,
     journal: Journal,
 }
 
-fn setup() -> Setup {
+pub(super) fn setup() -> Setup {
     let (desired, observed) = world();
     let journal: Journal = Arc::new(Mutex::new(Vec::new()));
     Setup {
@@ -70,11 +70,11 @@ fn setup() -> Setup {
 }
 
 impl Setup {
-    fn plan(&self) -> Plan {
+    pub(super) fn plan(&self) -> Plan {
         plan(&self.desired, &self.slurm.state(), &testkit::context("c1"))
     }
 
-    async fn apply(&self, mode: ApplyMode, waldur: bool) -> Outcome {
+    pub(super) async fn apply(&self, mode: ApplyMode, waldur: bool) -> Outcome {
         let plan = self.plan();
         let executor = Executor {
             slurm: &self.slurm,
@@ -89,12 +89,12 @@ impl Setup {
             .await
     }
 
-    fn journal(&self) -> Vec<String> {
+    pub(super) fn journal(&self) -> Vec<String> {
         self.journal.lock().unwrap().clone()
     }
 }
 
-fn status<'a>(o: &'a Outcome, address: &str) -> &'a Status {
+pub(super) fn status<'a>(o: &'a Outcome, address: &str) -> &'a Status {
     &o.statuses
         .iter()
         .find(|(a, _)| a.to_string() == address)

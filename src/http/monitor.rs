@@ -327,6 +327,7 @@ pub fn shown(config: &agent_config::Config, path: &std::path::Path) -> Shown {
                 agent_config::ApplyMode::Auto => "auto",
                 agent_config::ApplyMode::PerChange => "per-change",
                 agent_config::ApplyMode::Batch => "batch",
+                agent_config::ApplyMode::Load => "load",
             }
             .into(),
         ),

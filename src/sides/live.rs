@@ -14,6 +14,7 @@ use agent_desired::WaldurDocs;
 use agent_observed::answers::{classify, is_noop, FailureClass};
 use agent_observed::{RunError, Runner};
 use agent_reconcile::commands::SlurmTarget;
+use agent_reconcile::load::LoadFile;
 use agent_reconcile::plan::{Change, Command};
 use agent_reconcile::scope::Scope;
 use agent_reconcile::storage::{Lookup, PathState, StorageDesired, StorageObserved};
@@ -315,15 +316,27 @@ impl SlurmWrites for LiveSlurm {
             let Some(program) = sacctmgr else { return };
             let mut input = render::sacctmgr_session(&lines).join("\n");
             input.push_str("\nexit\n");
-            let argv = vec![program, "-i".to_string()];
-            match self.runner.run(&argv, Some(&input)).await {
-                Ok(out) if !out.success() => {
-                    tracing::warn!(stderr = %out.stderr.trim(), "the sacctmgr session reported errors; re-planning to find what is left")
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, "the sacctmgr session did not run; re-planning")
-                }
+            super::long_runs::session(&self.runner, &program, &input).await;
+        }
+        .boxed()
+    }
+
+    /// The file in parts, by the sacctmgr the carried changes name.
+    fn apply_load<'a>(
+        &'a self,
+        file: &'a LoadFile,
+        changes: &'a [&'a Change],
+    ) -> BoxFuture<'a, ()> {
+        async move {
+            let program = changes
+                .iter()
+                .flat_map(|c| &c.commands)
+                .find_map(|cmd| match cmd {
+                    Command::Slurm { argv, .. } => argv.first().cloned(),
+                    _ => None,
+                });
+            if let Some(program) = program {
+                super::long_runs::load(&self.runner, &program, file).await;
             }
         }
         .boxed()

@@ -8,6 +8,8 @@
 //!   only writers in production);
 //! - [`snapshot`]: every side read from recorded files;
 //! - [`memory`]: every side held in memory, applying what is written (tests).
+//! - `long_runs`: the live long sacctmgr runs (a stdin session, a `load` in parts):
+//!   timeouts that scale with their size, progress on a terminal;
 //! - [`emulator`]: slurm-emulator's periodic-settings API (periodic limits in emulator mode).
 //!
 //! Beside them, [`Sides::periodic`]: the stored periodic settings, the reset record and the
@@ -15,6 +17,7 @@
 
 pub mod emulator;
 pub mod live;
+mod long_runs;
 pub mod memory;
 pub mod snapshot;
 
@@ -27,6 +30,7 @@ use agent_desired::scope::DocScope;
 use agent_desired::WaldurDocs;
 use agent_observed::answers::FailureClass;
 use agent_reconcile::commands::SlurmTarget;
+use agent_reconcile::load::LoadFile;
 use agent_reconcile::plan::Change;
 use agent_reconcile::scope::Scope;
 use agent_reconcile::storage::{StorageDesired, StorageObserved};
@@ -135,6 +139,10 @@ pub trait SlurmWrites: Send + Sync {
     /// Runs many changes over one session. What took effect is not reported here: the
     /// executor finds out by observing again.
     fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, ()>;
+    /// Runs `file` with `sacctmgr load`; `changes` are the changes it carries. What took
+    /// effect is not reported here either: the executor re-plans.
+    fn apply_load<'a>(&'a self, file: &'a LoadFile, changes: &'a [&'a Change])
+        -> BoxFuture<'a, ()>;
 }
 
 /// Where the storage side of the observed state comes from.

@@ -1,6 +1,7 @@
 //! The scenarios on a site, in the order they run (docs/benchmark.md, "Scenarios"):
 //!
-//! - [`first_sync`]: (a) the first sync of an empty cluster, and its floor;
+//! - [`first_sync`]: (a) the first sync of an empty cluster, and its floors (`sacctmgr
+//!   load` of the synced site's dump; the plan's commands in one stdin session);
 //! - [`converged`]: (b) the observe floor, a converged plan and a no-op reconcile;
 //! - [`latency`]: the converged plan with every Waldur request delayed (`--latency-ms`);
 //! - [`new_order`]: one Create order taken to `done` by one reconcile;
@@ -46,20 +47,24 @@ pub fn run_site(
         w.associations()
     ));
     site.wipe()?;
-    let first = first_sync::first_sync(args, site)?;
+    let (first, session_floor) = first_sync::first_sync(args, site)?;
     let c = converged::converged(args, site)?;
     let out = BTreeMap::from([
         ("first", first.clone()),
         ("plan", c.plan.clone()),
         ("reconcile", c.reconcile.clone()),
     ]);
-    let slow = (args.latency_ms > 0)
+    // The extra rows need a synced site; a sync-only run (N=10000) leaves them out.
+    let extras = !args.sync_only;
+    let slow = (extras && args.latency_ms > 0)
         .then(|| latency::slow_waldur(args, site, &c.floors))
         .transpose()?;
-    let order = (!args.no_new_order)
+    let order = (extras && !args.no_new_order)
         .then(|| new_order::new_order(args, site, &c.plan))
         .transpose()?;
-    rows.extend([first, c.floor, c.plan, c.reconcile]);
+    rows.push(first);
+    rows.extend(session_floor);
+    rows.extend([c.floor, c.plan, c.reconcile]);
     rows.extend(slow.into_iter().chain(order));
     if full && !args.no_drift {
         rows.push(drift::drift(args, site, &c.floors)?);

@@ -186,3 +186,19 @@ fn values_that_would_fail_every_resource_fail_the_config() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+#[test]
+fn apply_mode_load_is_accepted_and_a_typo_is_an_error_naming_the_choices() {
+    let text = format!("{GOOD}agent:\n  apply_mode: load\n");
+    let loaded = load_str("c.yaml", &text, None, None).unwrap();
+    assert_eq!(loaded.config.agent.apply_mode, ApplyMode::Load);
+    let bad = format!("{GOOD}agent:\n  apply_mode: lode\n");
+    let err = load_str("c.yaml", &bad, None, None)
+        .err()
+        .expect("invalid")
+        .to_string();
+    assert!(
+        err.contains("agent.apply_mode") && err.contains("load"),
+        "{err}"
+    );
+}
