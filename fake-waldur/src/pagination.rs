@@ -47,46 +47,77 @@ fn page_link(base: &Base, path: &str, q: &Query, page: Option<usize>) -> String 
 
 /// Slices `items` to the requested page and builds the paginated response.
 pub fn paginate(items: Vec<Value>, base: &Base, path: &str, q: &Query) -> ApiResult {
-    let count = items.len();
-    let size = page_size(q);
-    let num_pages = count.div_ceil(size).max(1);
-    let page = match q.last("page") {
-        None => 1,
-        Some("last") => num_pages,
-        Some(v) => v.parse::<usize>().map_err(|_| ApiError::invalid_page())?,
-    };
-    if page == 0 || page > num_pages {
-        return Err(ApiError::invalid_page());
-    }
+    let window = Window::of(items.len(), q)?;
     let body: Vec<Value> = items
         .into_iter()
-        .skip((page - 1) * size)
-        .take(size)
+        .skip(window.skip())
+        .take(window.size)
         .collect();
+    window.respond(body, base, path, q)
+}
 
-    // First and last are always present; page 1 is always spelled without `page`.
-    let at = |p: usize| page_link(base, path, q, (p > 1).then_some(p));
-    let mut links = vec![(at(1), "first")];
-    if page > 1 {
-        links.push((at(page - 1), "prev"));
-    }
-    if page < num_pages {
-        links.push((at(page + 1), "next"));
-    }
-    links.push((at(num_pages), "last"));
-    let link = links
-        .iter()
-        .map(|(url, rel)| format!("<{url}>; rel=\"{rel}\""))
-        .collect::<Vec<_>>()
-        .join(", ");
+/// The requested page of a list of `count` items.
+pub struct Window {
+    pub count: usize,
+    pub size: usize,
+    pub page: usize,
+    num_pages: usize,
+}
 
-    let mut resp: Response = json_response(StatusCode::OK, &Value::Array(body));
-    let headers = resp.headers_mut();
-    headers.insert("x-result-count", HeaderValue::from(count));
-    if let Ok(v) = HeaderValue::from_str(&link) {
-        headers.insert("link", v);
+impl Window {
+    /// The page `q` asks for; 404 (DRF's "Invalid page.") past the end.
+    pub fn of(count: usize, q: &Query) -> Result<Window, ApiError> {
+        let size = page_size(q);
+        let num_pages = count.div_ceil(size).max(1);
+        let page = match q.last("page") {
+            None => 1,
+            Some("last") => num_pages,
+            Some(v) => v.parse::<usize>().map_err(|_| ApiError::invalid_page())?,
+        };
+        if page == 0 || page > num_pages {
+            return Err(ApiError::invalid_page());
+        }
+        Ok(Window {
+            count,
+            size,
+            page,
+            num_pages,
+        })
     }
-    Ok(resp)
+
+    /// Items before the page.
+    pub fn skip(&self) -> usize {
+        (self.page - 1) * self.size
+    }
+
+    /// The response for the page's `body`, with `X-Result-Count` and `Link`.
+    pub fn respond(&self, body: Vec<Value>, base: &Base, path: &str, q: &Query) -> ApiResult {
+        let (count, page, num_pages) = (self.count, self.page, self.num_pages);
+
+        // First and last are always present; page 1 is always spelled without `page`.
+        let at = |p: usize| page_link(base, path, q, (p > 1).then_some(p));
+        let mut links = vec![(at(1), "first")];
+        if page > 1 {
+            links.push((at(page - 1), "prev"));
+        }
+        if page < num_pages {
+            links.push((at(page + 1), "next"));
+        }
+        links.push((at(num_pages), "last"));
+        let link = links
+            .iter()
+            .map(|(url, rel)| format!("<{url}>; rel=\"{rel}\""))
+            .collect::<Vec<_>>()
+            .join(", ");
+
+        let mut resp: Response = json_response(StatusCode::OK, &Value::Array(body));
+        let headers = resp.headers_mut();
+        headers.insert("x-result-count", HeaderValue::from(count));
+        if let Ok(v) = HeaderValue::from_str(&link) {
+            headers.insert("link", v);
+        }
+        Ok(resp)
+    }
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@ mod users;
 
 use crate::auth;
 use crate::http::{ok, path_uuid, project, ApiError, ApiResult, Base, Query};
-use crate::pagination::paginate;
+use crate::pagination::{paginate, Window};
 use crate::state::{FakeWaldur, World};
 use crate::views::View;
 use axum::middleware::from_fn_with_state;
@@ -34,6 +34,32 @@ pub(crate) fn list(
     let fields = q.fields();
     let items = items.into_iter().map(|v| project(v, &fields)).collect();
     paginate(items, base, path, q)
+}
+
+/// As [`list`], for long lists: `select` picks the items (indices) under the lock and only the
+/// requested page is rendered (Mastermind pages in the database; rendering a site's
+/// every usage record for each page would make the fake the slow side).
+pub(crate) fn list_paged<T>(
+    st: &FakeWaldur,
+    base: &Base,
+    path: &str,
+    q: &Query,
+    select: impl FnOnce(&View) -> ApiResult<Vec<T>>,
+    render: impl Fn(&View, T) -> Value,
+) -> ApiResult {
+    let fields = q.fields();
+    st.read(|w: &World| {
+        let view = View { w, base };
+        let items = select(&view)?;
+        let window = Window::of(items.len(), q)?;
+        let body = items
+            .into_iter()
+            .skip(window.skip())
+            .take(window.size)
+            .map(|item| project(render(&view, item), &fields))
+            .collect();
+        window.respond(body, base, path, q)
+    })
 }
 
 /// Retrieves one object by (hex or dashed) UUID, 404 when absent, with `field=` applied.

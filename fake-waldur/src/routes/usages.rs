@@ -2,11 +2,30 @@ use crate::auth::Caller;
 use crate::http::{
     created_empty, date_filter, parse_body, path_uuid, single_uuid_filter, ApiResult, Base, Query,
 };
-use crate::state::FakeWaldur;
+use crate::state::{FakeWaldur, World};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::Extension;
+use std::collections::HashSet;
+
+/// The resources of the `offering_uuid` filter, looked up once per request (a site's
+/// usages are thousands; a scan of the resources for each would make the fake, not the
+/// agent, the slow part of a report).
+fn offering_resources<'a>(w: &'a World, offering: Option<&str>) -> Option<HashSet<&'a str>> {
+    offering.map(|o| {
+        w.data
+            .resources
+            .iter()
+            .filter(|r| r.offering == o)
+            .map(|r| r.uuid.as_str())
+            .collect()
+    })
+}
+
+fn in_offering(ours: &Option<HashSet<&str>>, resource: &str) -> bool {
+    ours.as_ref().is_none_or(|s| s.contains(resource))
+}
 
 pub async fn list(State(st): State<FakeWaldur>, base: Base, uri: Uri, q: Query) -> ApiResult {
     let resource = single_uuid_filter(&q, "resource_uuid")?;
@@ -14,16 +33,13 @@ pub async fn list(State(st): State<FakeWaldur>, base: Base, uri: Uri, q: Query) 
     let period = date_filter(&q, "billing_period")?;
     let ty = q.last("type").filter(|t| !t.is_empty());
     super::list(&st, &base, uri.path(), &q, |v| {
+        let ours = offering_resources(v.w, offering.as_deref());
         Ok(v.w
             .data
             .component_usages
             .iter()
             .filter(|cu| resource.as_ref().is_none_or(|r| *r == cu.resource))
-            .filter(|cu| {
-                offering
-                    .as_ref()
-                    .is_none_or(|o| v.w.resource(&cu.resource).is_some_and(|r| &r.offering == o))
-            })
+            .filter(|cu| in_offering(&ours, &cu.resource))
             .filter(|cu| period.as_ref().is_none_or(|p| *p == cu.billing_period))
             .filter(|cu| ty.is_none_or(|t| t == cu.component_type))
             .map(|cu| v.usage(cu))
@@ -87,22 +103,29 @@ pub async fn list_user_usages(
     // ignores it like any unknown parameter.
     let period = date_filter(&q, "component_usage__billing_period")?;
     let username = q.last("username").filter(|u| !u.is_empty());
-    super::list(&st, &base, uri.path(), &q, |v| {
+    let select = |v: &crate::views::View| {
+        let ours = offering_resources(v.w, offering.as_deref());
         Ok(v.w
             .data
             .component_usages
             .iter()
-            .filter(|cu| resource.as_ref().is_none_or(|r| *r == cu.resource))
-            .filter(|cu| {
-                offering
-                    .as_ref()
-                    .is_none_or(|o| v.w.resource(&cu.resource).is_some_and(|r| &r.offering == o))
+            .enumerate()
+            .filter(|(_, cu)| resource.as_ref().is_none_or(|r| *r == cu.resource))
+            .filter(|(_, cu)| in_offering(&ours, &cu.resource))
+            .filter(|(_, cu)| period.as_ref().is_none_or(|p| *p == cu.billing_period))
+            .flat_map(|(i, cu)| {
+                cu.user_usages
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, uu)| (i, j, uu))
             })
-            .filter(|cu| period.as_ref().is_none_or(|p| *p == cu.billing_period))
-            .flat_map(|cu| cu.user_usages.iter().map(move |uu| (cu, uu)))
-            .filter(|(_, uu)| username.is_none_or(|u| u == uu.username))
-            .map(|(cu, uu)| v.user_usage(cu, uu))
+            .filter(|(_, _, uu)| username.is_none_or(|u| u == uu.username))
+            .map(|(i, j, _)| (i, j))
             .collect())
+    };
+    super::list_paged(&st, &base, uri.path(), &q, select, |v, (i, j)| {
+        let cu = &v.w.data.component_usages[i];
+        v.user_usage(cu, &cu.user_usages[j])
     })
 }
 
@@ -115,16 +138,13 @@ pub async fn list_limits(
     let resource = single_uuid_filter(&q, "resource_uuid")?;
     let offering = single_uuid_filter(&q, "offering_uuid")?;
     super::list(&st, &base, uri.path(), &q, |v| {
+        let ours = offering_resources(v.w, offering.as_deref());
         Ok(v.w
             .data
             .user_usage_limits
             .iter()
             .filter(|l| resource.as_ref().is_none_or(|r| *r == l.resource))
-            .filter(|l| {
-                offering
-                    .as_ref()
-                    .is_none_or(|o| v.w.resource(&l.resource).is_some_and(|r| &r.offering == o))
-            })
+            .filter(|l| in_offering(&ours, &l.resource))
             .map(|l| v.usage_limit(l))
             .collect())
     })
