@@ -36,7 +36,7 @@ struct PrivateDir(PathBuf);
 
 impl PrivateDir {
     fn new() -> std::io::Result<Self> {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, MetadataExt};
         let base = std::env::temp_dir();
         // sacctmgr reads `file=` up to the first space or quote: keep to plain paths.
         let base = if path_safe(&base) {
@@ -44,13 +44,16 @@ impl PrivateDir {
         } else {
             PathBuf::from("/tmp")
         };
-        remove_stale(&base);
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let dir = base.join(format!("{DIR_PREFIX}{}-{stamp}", std::process::id()));
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        // Only directories of our own user: the base is shared (/tmp), and a directory
+        // another user made under our prefix is theirs, not a leftover of ours.
+        let owner = std::fs::symlink_metadata(&dir)?.uid();
+        remove_stale(&base, owner);
         Ok(PrivateDir(dir))
     }
 
@@ -79,7 +82,8 @@ impl Drop for PrivateDir {
 const DIR_PREFIX: &str = "waldur-slurm-agent-load-";
 
 /// Removes load directories left by agents that were killed (their process is gone).
-fn remove_stale(base: &Path) {
+fn remove_stale(base: &Path, owner: u32) {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(base) else {
         return;
     };
@@ -92,8 +96,10 @@ fn remove_stale(base: &Path) {
         else {
             continue;
         };
-        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
-        if is_dir && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        // Not followed: a symlink with our prefix is neither a directory nor removed.
+        let ours = std::fs::symlink_metadata(entry.path())
+            .is_ok_and(|m| m.file_type().is_dir() && m.uid() == owner);
+        if ours && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
@@ -262,7 +268,14 @@ mod tests {
             .join(format!("{DIR_PREFIX}{}-1", std::process::id()));
         std::fs::create_dir_all(&dead).unwrap();
         std::fs::create_dir_all(&live).unwrap();
-        remove_stale(base.path());
+        let owner = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(&dead).unwrap().uid()
+        };
+        // Another user's directory under the prefix is not ours to remove.
+        remove_stale(base.path(), owner.wrapping_add(1));
+        assert!(dead.exists());
+        remove_stale(base.path(), owner);
         assert!(!dead.exists() && live.exists());
         assert!(!path_safe(Path::new("relative")));
     }
