@@ -54,6 +54,14 @@ pub fn classify(message: &str) -> FailureClass {
         || m.contains("did not finish within")
         || m.contains("unable to connect")
         || m.contains("connection refused")
+        // slurmdbd going away in the middle of a request (SLURM's transport errors):
+        // nothing says the command was wrong, so the order waits for the next cycle.
+        || m.contains("connection reset")
+        || m.contains("broken pipe")
+        || m.contains("zero bytes were transmitted")
+        || m.contains("communication connection failure")
+        || m.contains("problem talking to the database")
+        || m.contains("persistent connection")
     {
         FailureClass::Retryable
     } else if m.contains("job(s) running")
@@ -80,6 +88,15 @@ mod tests {
             classify("Job(s) running, cancel job(s) before remove"),
             FailureClass::Blocked
         );
+        for transport in [
+            "sacctmgr: error: Problem talking to the database: Zero Bytes were transmitted or received",
+            "sacctmgr: error: slurmdbd: Communication connection failure",
+            "sacctmgr: error: Connection reset by peer",
+            "sacctmgr: error: slurm_persist_conn_open_without_init: failed to open persistent connection to host:localhost:6819",
+            "write: Broken pipe",
+        ] {
+            assert_eq!(classify(transport), FailureClass::Retryable, "{transport}");
+        }
         assert_eq!(
             classify(" Unknown option: GrpTRESMins=bogus=1"),
             FailureClass::Fatal

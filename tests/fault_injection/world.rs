@@ -284,38 +284,40 @@ impl World {
                 }
             }
         }
-        let orders: Vec<(String, String, String, String, Value)> = self.fake.state.read(|w| {
-            w.data
-                .orders
-                .iter()
-                .enumerate()
-                .map(|(i, o)| {
-                    let r = w.resource(&o.resource);
-                    let later_update = w.data.orders[i + 1..]
-                        .iter()
-                        .any(|l| l.resource == o.resource && l.order_type == "Update");
-                    let backend = r.map(|r| r.backend_id.clone()).unwrap_or_default();
-                    // An allocation terminated since (or being terminated) is not held to
-                    // its earlier Create or Update.
-                    let gone = r.is_some_and(|r| r.state.starts_with("Terminat"));
-                    let kind = match o.order_type.as_str() {
-                        "Create" | "Update" | "Restore" if gone => "superseded".to_string(),
-                        "Update" if later_update => "superseded".to_string(),
-                        other => other.to_string(),
-                    };
-                    (
-                        o.uuid.clone(),
-                        kind,
-                        o.state.clone(),
-                        backend,
-                        json!(o.limits),
-                    )
-                })
-                .collect()
-        });
-        for (uuid, kind, state, account, limits) in orders {
+        let orders: Vec<(String, String, String, String, Value, String)> =
+            self.fake.state.read(|w| {
+                w.data
+                    .orders
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        let r = w.resource(&o.resource);
+                        let later_update = w.data.orders[i + 1..]
+                            .iter()
+                            .any(|l| l.resource == o.resource && l.order_type == "Update");
+                        let backend = r.map(|r| r.backend_id.clone()).unwrap_or_default();
+                        // An allocation terminated since (or being terminated) is not held to
+                        // its earlier Create or Update.
+                        let gone = r.is_some_and(|r| r.state.starts_with("Terminat"));
+                        let kind = match o.order_type.as_str() {
+                            "Create" | "Update" | "Restore" if gone => "superseded".to_string(),
+                            "Update" if later_update => "superseded".to_string(),
+                            other => other.to_string(),
+                        };
+                        (
+                            o.uuid.clone(),
+                            kind,
+                            o.state.clone(),
+                            backend,
+                            json!(o.limits),
+                            o.error_message.clone(),
+                        )
+                    })
+                    .collect()
+            });
+        for (uuid, kind, state, account, limits, error) in orders {
             if state == "erred" {
-                problems.push(format!("{what}: {kind} order {uuid} was erred"));
+                problems.push(format!("{what}: {kind} order {uuid} was erred: {error:?}"));
             }
             if state != "done" {
                 continue;
