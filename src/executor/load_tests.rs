@@ -49,30 +49,6 @@ async fn what_the_file_cannot_carry_goes_through_the_session() {
 }
 
 #[tokio::test]
-async fn a_change_the_load_did_not_make_is_retried_alone_for_its_message() {
-    let s = setup();
-    // Not made by the load, and fails again alone: failed with SLURM's message, the
-    // order erred.
-    s.slurm.fail(
-        "association/a_x/ann",
-        FailureClass::Fatal,
-        "Invalid user",
-        2,
-    );
-    let outcome = s.apply(ApplyMode::Load, true).await;
-    assert_eq!(*status(&outcome, "account/a_x"), Status::Applied);
-    assert!(matches!(
-        status(&outcome, "association/a_x/ann"),
-        Status::Failed { class: FailureClass::Fatal, message } if message == "Invalid user"
-    ));
-    assert!(s
-        .waldur
-        .calls()
-        .iter()
-        .any(|c| c.path.contains("set_state_erred")));
-}
-
-#[tokio::test]
 async fn a_load_cut_short_converges_when_retried() {
     let s = setup();
     // The load loses the association (killed half-way); alone it works.

@@ -206,25 +206,37 @@ async fn a_failed_waldur_call_is_retried_next_cycle_not_erred() {
 
 #[tokio::test]
 async fn batch_leftovers_run_one_by_one_with_their_own_message() {
-    let s = setup();
-    // Fails in the session and once more when run alone.
-    s.slurm.fail(
-        "association/a_x/ann",
-        FailureClass::Fatal,
-        "Invalid user",
-        2,
-    );
-    let outcome = s.apply(ApplyMode::Batch, true).await;
-    assert_eq!(*status(&outcome, "account/a_x"), Status::Applied);
-    assert!(matches!(
-        status(&outcome, "association/a_x/ann"),
-        Status::Failed { class: FailureClass::Fatal, message } if message == "Invalid user"
-    ));
-    assert!(s
-        .waldur
-        .calls()
-        .iter()
-        .any(|c| c.path.contains("set_state_erred")));
+    // Batch: fails in the session; load: not made by the load. Either way it fails once
+    // more when run alone: failed with SLURM's message, the order erred.
+    for mode in [ApplyMode::Batch, ApplyMode::Load] {
+        let s = setup();
+        s.slurm.fail(
+            "association/a_x/ann",
+            FailureClass::Fatal,
+            "Invalid user",
+            2,
+        );
+        let outcome = s.apply(mode, true).await;
+        assert_eq!(
+            *status(&outcome, "account/a_x"),
+            Status::Applied,
+            "{mode:?}"
+        );
+        assert!(
+            matches!(
+                status(&outcome, "association/a_x/ann"),
+                Status::Failed { class: FailureClass::Fatal, message } if message == "Invalid user"
+            ),
+            "{mode:?}"
+        );
+        assert!(
+            s.waldur
+                .calls()
+                .iter()
+                .any(|c| c.path.contains("set_state_erred")),
+            "{mode:?}"
+        );
+    }
 }
 
 #[tokio::test]
