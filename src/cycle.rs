@@ -27,6 +27,9 @@ pub struct Planned {
     /// Planned from a scoped read (an event's pass): its size says nothing about the
     /// cluster's.
     pub scoped: bool,
+    /// The full read the plan was made from (`None` for a scoped one): the check after
+    /// the apply reads again only what the plan touched, over it.
+    pub observed: Option<Observed>,
 }
 
 /// Both sides of a group, read at the same time (they are independent), then the
@@ -70,7 +73,51 @@ pub async fn plan_group(group: &Group<'_>, config: &Config, sides: &Sides) -> Re
             associations: observed.associations.len(),
         },
         scoped: false,
+        observed: Some(observed),
     })
+}
+
+/// The plan after `applied` was applied: what did not take effect. Waldur is read again
+/// whole (its calls are checked there); SLURM, when the plan was made from a full read,
+/// only for the accounts and users `applied` touched ([`Scope::touched_by`]), over that
+/// read: the agent wrote nothing else, and the next pass reads everything anyway. A plan
+/// that cannot be checked that way, and an event's pass, are planned again as they were.
+pub async fn replan_after(
+    group: &Group<'_>,
+    config: &Config,
+    sides: &Sides,
+    before: Option<&Observed>,
+    applied: &Plan,
+) -> Result<Plan> {
+    let touched = Scope::touched_by(applied);
+    let (Some(before), Some(scope), None) = (before, touched, &group.scope) else {
+        return Ok(plan_group(group, config, sides).await?.plan);
+    };
+    let started = Instant::now();
+    let (desired, fresh) = tokio::join!(
+        group.desired(sides),
+        sides.slurm.observe_scoped(&group.target, &scope)
+    );
+    let fresh = fresh?;
+    agent_observed::plausible::check(&fresh).map_err(anyhow::Error::msg)?;
+    let desired = desired?;
+    let mut observed = scope.overlay(before, &fresh);
+    observed.raw_usage_resets = group.resets(sides, &observed.cluster);
+    observed.storage = sides
+        .observe_storage(&desired.desired.storage)
+        .await
+        .context("reading storage")?;
+    tracing::debug!(
+        accounts = scope.accounts.len(),
+        users = scope.users.len(),
+        read = ?started.elapsed(),
+        "re-read what the plan touched"
+    );
+    Ok(plan(
+        &desired.desired,
+        &observed,
+        &group.plan_context(config),
+    ))
 }
 
 /// SLURM read and planned for the scope's accounts only.
@@ -105,6 +152,7 @@ async fn plan_scoped(
             associations: observed.associations.len(),
         },
         scoped: true,
+        observed: None,
     })
 }
 
@@ -271,10 +319,12 @@ pub async fn reconcile(
     options: &PassOptions<'_>,
 ) -> Pass {
     let mut reports = Vec::new();
+    let mut reads: Vec<Option<Observed>> = Vec::new();
     for group in groups {
         let before = sides.counts();
         let started = Instant::now();
         let mut report = GroupReport::new(group);
+        let mut read = None;
         match plan_group(group, config, sides).await {
             Ok(planned) => {
                 report.cluster = planned.plan.cluster.clone();
@@ -297,6 +347,7 @@ pub async fn reconcile(
                     None => {
                         report.read = Some(planned.read);
                         report.plan = Some(planned.plan);
+                        read = planned.observed;
                     }
                 }
             }
@@ -305,6 +356,7 @@ pub async fn reconcile(
         report.durations.plan = started.elapsed();
         report.counts = sides.counts().since(&before);
         reports.push(report);
+        reads.push(read);
     }
     let deletions: usize = reports
         .iter()
@@ -318,7 +370,7 @@ pub async fn reconcile(
         )
     });
     let writable = sides.waldur_writes.is_some();
-    for (group, report) in groups.iter().zip(&mut reports) {
+    for ((group, report), read) in groups.iter().zip(&mut reports).zip(&reads) {
         let Some(plan) = report.plan.as_ref() else {
             continue;
         };
@@ -336,7 +388,7 @@ pub async fn reconcile(
         }
         let before = sides.counts();
         let started = Instant::now();
-        let outcome = apply_group(group, config, sides, plan, options).await;
+        let outcome = apply_group(group, config, sides, plan, read.as_ref(), options).await;
         report.durations.apply = started.elapsed();
         match outcome {
             Ok(outcome) => report.outcome = Some(outcome),
@@ -344,13 +396,13 @@ pub async fn reconcile(
         }
         if options.verify && report.error.is_none() {
             let started = Instant::now();
-            match plan_group(group, config, sides)
+            match replan_after(group, config, sides, read.as_ref(), plan)
                 .await
                 .context("re-planning after apply")
             {
                 Ok(after) => {
-                    report.left = remaining(&after.plan, writable);
-                    report.verified = Some(after.plan);
+                    report.left = remaining(&after, writable);
+                    report.verified = Some(after);
                 }
                 Err(e) => report.error = Some(format!("{e:#}")),
             }
@@ -364,12 +416,14 @@ pub async fn reconcile(
     }
 }
 
-/// Applies one group's plan; in batch mode the group is re-planned to find leftovers.
+/// Applies one group's plan; in batch mode the group is re-planned (what the plan touched)
+/// to find leftovers.
 async fn apply_group(
     group: &Group<'_>,
     config: &Config,
     sides: &Sides,
     plan: &Plan,
+    read: Option<&Observed>,
     options: &PassOptions<'_>,
 ) -> Result<Outcome> {
     let slurm = sides.slurm_writes.as_deref().context(
@@ -384,8 +438,8 @@ async fn apply_group(
         resets: Some(sides.periodic.resets.as_ref()),
     };
     Ok(executor
-        .apply(plan, options.mode, || async {
-            Ok(plan_group(group, config, sides).await?.plan)
+        .apply(plan, options.mode, || {
+            replan_after(group, config, sides, read, plan)
         })
         .await)
 }

@@ -154,26 +154,31 @@ impl Group<'_> {
     }
 
     /// The observed state of the group's cluster, with the agent's record of the RawUsage
-    /// resets it made there (`None` when it cannot be read: no reset is then planned).
+    /// resets it made there.
     pub async fn observed(&self, sides: &Sides) -> Result<Observed> {
         let mut observed = sides.slurm.observe(&self.target).await?;
+        observed.raw_usage_resets = self.resets(sides, &observed.cluster);
+        Ok(observed)
+    }
+
+    /// The agent's record of the RawUsage resets it made on `cluster` (`None` when it
+    /// cannot be read: no reset is then planned).
+    pub fn resets(&self, sides: &Sides, cluster: &str) -> Option<BTreeMap<String, String>> {
         let periodic = self
             .offerings
             .iter()
             .any(|o| o.slurm.periodic_limits.enabled);
         if !periodic {
             // Nothing can ask for a reset: no need to read the record.
-            observed.raw_usage_resets = Some(Default::default());
-            return Ok(observed);
+            return Some(Default::default());
         }
-        observed.raw_usage_resets = match sides.periodic.resets.done(&observed.cluster) {
+        match sides.periodic.resets.done(cluster) {
             Ok(done) => Some(done),
             Err(e) => {
                 tracing::error!("{e:#}; no RawUsage reset is planned");
                 None
             }
-        };
-        Ok(observed)
+        }
     }
 }
 

@@ -83,6 +83,15 @@ pub struct Args {
     /// Skip the first sync's stdin-session floor (it takes ~3x the load floor).
     #[arg(long)]
     pub no_session_floor: bool,
+    /// Skip the first sync's load floor (at N=10000 a wipe and a load take as long as the
+    /// sync itself).
+    #[arg(long)]
+    pub no_load_floor: bool,
+    /// The main site is already synced in SLURM (an earlier `--keep` run, or one stopped
+    /// after its first sync): no wipe and no first sync; the converged rows are measured
+    /// on it, after checking it is in step. Implies `--keep`.
+    #[arg(long)]
+    pub synced: bool,
     /// Leave the main site's accounts in SLURM at the end.
     #[arg(long)]
     pub keep: bool,

@@ -85,7 +85,7 @@ fn run(args: Args) -> Result<()> {
         }
         let site = Site::new(world(args.allocations), &rt, &agent.path, &slurm)?;
         big = scenarios::run_site(&args, &site, !args.sync_only, &mut rows)?;
-        if args.keep {
+        if args.keep || args.synced {
             say(&format!(
                 "--keep: the {}* accounts stay in SLURM",
                 args.prefix

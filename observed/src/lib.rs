@@ -25,7 +25,6 @@ pub use parse::{ParseError, RawOutputs};
 pub use runner::{RunError, RunOutput, Runner};
 
 use agent_reconcile::commands::SlurmTarget;
-use agent_reconcile::names::{self, NameKind};
 use agent_reconcile::scope::Scope;
 use agent_reconcile::Observed;
 
@@ -112,13 +111,7 @@ pub async fn observe_scoped(
         observed.cluster = roots.cluster.clone();
     }
     observed.accounts.extend(roots.accounts);
-    let users: std::collections::BTreeSet<String> = scope
-        .clone()
-        .with_users_of(&observed)
-        .users
-        .into_iter()
-        .filter(|u| names::writable(NameKind::User, u))
-        .collect();
+    let users = scope.users_read(&observed);
     if users.is_empty() {
         return Ok(observed);
     }

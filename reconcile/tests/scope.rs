@@ -194,3 +194,81 @@ fn changes_outside_the_scope_are_left_out() {
         .any(|c| c.address.to_string().contains("b1")));
     assert!(p.diagnostics.iter().any(|d| d.code == "outside_scope"));
 }
+
+/// What SLURM holds after `changes` of `plan` took effect.
+fn after_applying(observed: &Observed, plan: &agent_reconcile::Plan, changes: usize) -> Observed {
+    let mut state = observed.clone();
+    for change in plan.changes.iter().take(changes) {
+        agent_reconcile::simulate::apply_change(&mut state, change);
+    }
+    state
+}
+
+#[test]
+fn the_check_after_an_apply_rereads_what_the_plan_touched_and_sees_what_a_full_read_sees() {
+    let (desired, observed) = world();
+    let ctx = testkit::context("c1");
+    let p = plan(&desired, &observed, &ctx);
+    let scope = Scope::touched_by(&p).expect("the world's plan removes no account");
+    assert!(scope.accounts.contains("a3-1") && scope.users.contains("zed"));
+    assert!(!scope.accounts.contains("proj2") && scope.anchors.contains("root"));
+    // All applied, none, or only a part (a session that stopped half way).
+    for applied in [p.changes.len(), 0, p.changes.len() / 2] {
+        let truth = after_applying(&observed, &p, applied);
+        let fresh = scope.restrict(&truth);
+        let mut seen = scope.overlay(&observed, &fresh);
+        seen.raw_usage_resets = truth.raw_usage_resets.clone();
+        assert_eq!(seen, truth, "{applied} of {} applied", p.changes.len());
+        assert_eq!(
+            plan(&desired, &seen, &ctx).changes,
+            plan(&desired, &truth, &ctx).changes
+        );
+    }
+}
+
+#[test]
+fn a_plan_that_removes_an_account_is_checked_by_a_full_read() {
+    let (mut desired, observed) = world();
+    desired.accounts.remove("a2");
+    desired.associations.retain(|k, _| k.account != "a2");
+    desired.tombstones.insert(
+        "a2".into(),
+        Tombstone {
+            account: "a2".into(),
+            tier: Tier::Allocation,
+            cascade_parent: Some("proj1".into()),
+            reason: testkit::reason(),
+        },
+    );
+    let p = plan(&desired, &observed, &testkit::context("c1"));
+    assert!(p
+        .changes
+        .iter()
+        .any(|c| c.action == Action::Delete && c.address == Address::Account("a2".into())));
+    assert_eq!(Scope::touched_by(&p), None);
+}
+
+#[test]
+fn a_plan_naming_many_accounts_is_checked_by_a_full_read() {
+    let mut desired = Desired::default();
+    let mut observed = testkit::cluster("c1", &["cpu"], &["normal"]);
+    desired.anchors.insert("root".into());
+    tree(&mut desired, &mut observed, "cust", Tier::Customer, "root");
+    let many = agent_reconcile::scope::MAX_TOUCHED_NAMES + 1;
+    for i in 0..many {
+        desired.add_account(account(&format!("n{i}"), Tier::Project, "cust", "new"));
+    }
+    let p = plan(&desired, &observed, &testkit::context("c1"));
+    assert_eq!(p.changes.len(), many);
+    assert_eq!(Scope::touched_by(&p), None);
+    let few = plan(
+        &{
+            let mut d = desired.clone();
+            d.accounts.retain(|k, _| k == "cust" || k == "n1");
+            d
+        },
+        &observed,
+        &testkit::context("c1"),
+    );
+    assert!(Scope::touched_by(&few).is_some());
+}

@@ -61,10 +61,20 @@ async fn a_load_cut_short_converges_when_retried() {
 }
 
 #[test]
-fn auto_loads_big_creations_and_batches_big_updates() {
+fn auto_loads_big_creations_and_batches_big_updates_and_grouped_users() {
     let mut s = setup();
     assert_eq!(
         effective_mode(ApplyMode::Auto, &s.plan()),
+        ApplyMode::PerChange
+    );
+    // Three users added to one account with the same options: one session line.
+    for u in ["bob", "cat"] {
+        let m = member("a_x", u);
+        s.desired.associations.insert(m.key.clone(), m);
+    }
+    assert_eq!(effective_mode(ApplyMode::Auto, &s.plan()), ApplyMode::Batch);
+    assert_eq!(
+        effective_mode(ApplyMode::PerChange, &s.plan()),
         ApplyMode::PerChange
     );
     for i in 0..=AUTO_BATCH_THRESHOLD {

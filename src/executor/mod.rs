@@ -81,12 +81,38 @@ fn creations(plan: &Plan) -> usize {
         .count()
 }
 
+/// User additions a session would fold into others' lines, above which `auto` uses a
+/// session for a small plan too: slurmdbd shifts its nested set once per command, which
+/// on a big site costs far more than the session's re-read of what the plan touched.
+pub const AUTO_GROUPED_USERS: usize = 2;
+
+/// `add user` commands a session would fold into another line (same account, same
+/// options): the commands the session saves.
+fn grouped_users(plan: &Plan) -> usize {
+    let argvs: Vec<&[String]> = plan
+        .changes
+        .iter()
+        .filter(|c| !matches!(c.address, Address::RawUsage(..)))
+        .flat_map(|c| &c.commands)
+        .filter_map(|c| match c {
+            Command::Slurm {
+                argv,
+                best_effort: false,
+            } => Some(argv.as_slice()),
+            _ => None,
+        })
+        .collect();
+    argvs.len() - agent_reconcile::render::sacctmgr_session(&argvs).len()
+}
+
 /// The mode a plan is applied in: `auto` is a load when it creates more than the
-/// threshold, else a session when it has more commands than that.
+/// threshold, else a session when it has more commands than that or would fold enough
+/// user additions together, else one change at a time.
 pub fn effective_mode(mode: ApplyMode, plan: &Plan) -> ApplyMode {
     match mode {
         ApplyMode::Auto if creations(plan) > AUTO_BATCH_THRESHOLD => ApplyMode::Load,
         ApplyMode::Auto if sacctmgr_commands(plan) > AUTO_BATCH_THRESHOLD => ApplyMode::Batch,
+        ApplyMode::Auto if grouped_users(plan) >= AUTO_GROUPED_USERS => ApplyMode::Batch,
         ApplyMode::Auto => ApplyMode::PerChange,
         other => other,
     }

@@ -55,7 +55,11 @@ pub fn first_sync(args: &Args, site: &Site) -> Result<(Row, Option<Row>)> {
         let agent_first = k == 0 || (k % 2 == 0) != args.agent_first;
         let steps: &[u8] = if agent_first { &[0, 1, 2] } else { &[1, 2, 0] };
         let with_session = session.is_some();
-        for step in steps.iter().filter(|s| **s != 2 || with_session) {
+        let with_load = !args.no_load_floor;
+        for step in steps
+            .iter()
+            .filter(|s| (**s != 2 || with_session) && (**s != 1 || with_load))
+        {
             site.wipe()?;
             match step {
                 0 => {

@@ -19,7 +19,7 @@ mod report;
 
 use std::collections::BTreeMap;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::args::Args;
 use crate::output::say;
@@ -46,14 +46,20 @@ pub fn run_site(
         w.accounts(),
         w.associations()
     ));
-    site.wipe()?;
-    let (first, session_floor) = first_sync::first_sync(args, site)?;
+    let (first, session_floor) = if args.synced {
+        site.converged()
+            .context("--synced: the site in SLURM is not the synced main site")?;
+        (None, None)
+    } else {
+        site.wipe()?;
+        let (first, session) = first_sync::first_sync(args, site)?;
+        (Some(first), session)
+    };
     let c = converged::converged(args, site)?;
-    let out = BTreeMap::from([
-        ("first", first.clone()),
-        ("plan", c.plan.clone()),
-        ("reconcile", c.reconcile.clone()),
-    ]);
+    let mut out = BTreeMap::from([("plan", c.plan.clone()), ("reconcile", c.reconcile.clone())]);
+    if let Some(first) = &first {
+        out.insert("first", first.clone());
+    }
     // The extra rows need a synced site; a sync-only run (N=10000) leaves them out.
     let extras = !args.sync_only;
     let slow = (extras && args.latency_ms > 0)
@@ -62,7 +68,7 @@ pub fn run_site(
     let order = (extras && !args.no_new_order)
         .then(|| new_order::new_order(args, site, &c.plan))
         .transpose()?;
-    rows.push(first);
+    rows.extend(first);
     rows.extend(session_floor);
     rows.extend([c.floor, c.plan, c.reconcile]);
     rows.extend(slow.into_iter().chain(order));
