@@ -9,7 +9,8 @@
 //! - [`executor`]: applies a plan over the write traits (phases, dependencies, failure classes;
 //!   per change, one stdin session, or `sacctmgr load` of the creations plus a session);
 //! - [`check`]: `agent check`: config, Waldur and SLURM probed, one result per check;
-//! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify) -> [`cycle::GroupReport`];
+//! - [`cycle`]: one reconcile pass (plan, mass-delete guard, apply, verify by re-reading what
+//!   the plan touched) -> [`cycle::GroupReport`];
 //! - [`daemon`]: the loop: interval, wake-ups, requeue with backoff, shutdown, heartbeat;
 //! - [`diagnose`]: one account, SLURM next to Waldur, as a diff with its fix commands;
 //! - [`http`]: the daemon's `/metrics`, `/healthz`, `/readyz` and status page, fed by its observer;

@@ -56,11 +56,12 @@ pub async fn observe(runner: &Runner, target: &SlurmTarget) -> Result<Observed, 
     Ok(parse::observed(&outputs, target.cluster.as_deref())?)
 }
 
-/// Observes what a scoped pass needs ([`Scope`]), by name: the scope's accounts with their
-/// user associations, the anchors' own rows, QoS and TRES; then the users found on the
-/// scope's accounts or named by the desired state, with every association they have.
-/// Five reads, then two, however large the cluster. Names from SLURM go into the second round's argv only when they are names
-/// the agent writes; a user left out is one the planner would not touch anyway.
+/// Observes what a scoped pass needs ([`Scope`]), by name (the account records whole): the
+/// scope's accounts with their user associations, the anchors' own rows, QoS and TRES;
+/// then the users found on the scope's accounts or named by the desired state, with every
+/// association they have. Five reads, then two, however large the cluster. Names from
+/// SLURM go into the second round's argv only when they are names the agent writes; a
+/// user left out is one the planner would not touch anyway.
 pub async fn observe_scoped(
     runner: &Runner,
     target: &SlurmTarget,

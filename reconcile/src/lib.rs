@@ -19,7 +19,8 @@
 //! - [`commands`]: builds the exact sacctmgr/scancel argv vectors.
 //! - [`fresh`]: free names for new allocations (`NAME-1` ..), adopting an earlier attempt.
 //! - [`diff`]: compares the snapshots and produces the ordered [`plan::Plan`], pass by pass.
-//! - [`scope`]: scoped plans: what an event's pass reads, and what it may change.
+//! - [`scope`]: scoped plans: what an event's pass reads, and what it may change; what the
+//!   check after an apply reads again.
 //! - [`load`]: the additive part of a plan as one `sacctmgr load` flat file.
 //! - [`render`]: human text, a copy-pasteable shell script, sacctmgr stdin sessions.
 //! - [`escape`]: the one escaping layer for text shown to terminals, logs and scripts.
