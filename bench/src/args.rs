@@ -87,9 +87,9 @@ pub struct Args {
     /// sync itself).
     #[arg(long)]
     pub no_load_floor: bool,
-    /// The main site is already synced in SLURM (an earlier `--keep` run, or one stopped
-    /// after its first sync): no wipe and no first sync; the converged rows are measured
-    /// on it, after checking it is in step. Implies `--keep`.
+    /// The main site is already in SLURM (an earlier `--keep` run, or one stopped during
+    /// its first sync): no wipe and no first sync; one reconcile finishes what is missing,
+    /// then the converged rows are measured. Implies `--keep`.
     #[arg(long)]
     pub synced: bool,
     /// Leave the main site's accounts in SLURM at the end.

@@ -18,9 +18,20 @@ use agent_reconcile::load::LoadFile;
 /// add up (about 3 ms a line at 1,000 allocations, 0.3 s a process).
 pub const LINES_PER_PART: usize = 5_000;
 
-/// Time allowed per line of a `load`, on top of `agent.command_timeout`: ten times what
-/// the bench measures.
-pub const LOAD_PER_LINE: Duration = Duration::from_millis(30);
+/// Time allowed per line of a `load`, on top of `agent.command_timeout`. A guard against
+/// a hung slurmdbd, not a budget: a line costs about 3 ms at 1,000 allocations but 50 ms
+/// at 10,000 (each insert shifts slurmdbd's nested set, which grows with the site), and
+/// 30 ms cut the last part of a first sync at 10,000 short.
+pub const LOAD_PER_LINE: Duration = Duration::from_millis(200);
+
+/// A part may take this many times the slowest per-line time of the parts before it: the
+/// cost per line keeps growing as the tree fills.
+pub const LOAD_GROWTH_ALLOWANCE: u32 = 4;
+
+/// The per-line allowance of the next part, given the slowest per-line time so far.
+pub fn load_per_line(slowest_so_far: Duration) -> Duration {
+    LOAD_PER_LINE.max(slowest_so_far.saturating_mul(LOAD_GROWTH_ALLOWANCE))
+}
 
 /// Time allowed per line of a stdin session (a grouped `add user` line carries up to 50
 /// users), on top of `agent.command_timeout`.
@@ -155,6 +166,7 @@ pub async fn load(runner: &Runner, sacctmgr: &str, file: &LoadFile) {
     let parts = file.chunks(LINES_PER_PART);
     let progress = Progress::new();
     let mut lines_done = 0;
+    let mut slowest_line = Duration::ZERO;
     for (i, part) in parts.iter().enumerate() {
         let lines = part.lines().count();
         progress.show(&format!(
@@ -180,8 +192,12 @@ pub async fn load(runner: &Runner, sacctmgr: &str, file: &LoadFile) {
             "load".to_string(),
             format!("file={}", path.display()),
         ];
-        let timeout = scaled_timeout(runner.timeout(), LOAD_PER_LINE, lines);
-        match runner.run_within(&argv, None, timeout).await {
+        let timeout = scaled_timeout(runner.timeout(), load_per_line(slowest_line), lines);
+        let started = std::time::Instant::now();
+        let result = runner.run_within(&argv, None, timeout).await;
+        let per_line = started.elapsed() / u32::try_from(lines.max(1)).unwrap_or(u32::MAX);
+        slowest_line = slowest_line.max(per_line);
+        match result {
             Ok(out) if out.success() => {}
             Ok(out) => {
                 let message = out.message();
@@ -238,7 +254,13 @@ mod tests {
         assert_eq!(scaled_timeout(base, LOAD_PER_LINE, 0), base);
         assert_eq!(
             scaled_timeout(base, LOAD_PER_LINE, 5_000),
-            Duration::from_secs(270)
+            Duration::from_secs(1_120)
+        );
+        // Parts that slowed down to 100 ms a line give the next one 400 ms a line.
+        assert_eq!(load_per_line(Duration::from_millis(10)), LOAD_PER_LINE);
+        assert_eq!(
+            load_per_line(Duration::from_millis(100)),
+            Duration::from_millis(400)
         );
         assert!(scaled_timeout(base, SESSION_PER_LINE, usize::MAX) > base);
     }

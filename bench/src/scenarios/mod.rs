@@ -47,6 +47,13 @@ pub fn run_site(
         w.associations()
     ));
     let (first, session_floor) = if args.synced {
+        // One reconcile first: it finishes a sync that was cut short and is a no-op on
+        // a synced site.
+        let run = site.agent_expect(&["reconcile"], 0)?;
+        say(&format!(
+            "  --synced: catch-up reconcile {:.2} s",
+            run.m.wall.as_secs_f64()
+        ));
         site.converged()
             .context("--synced: the site in SLURM is not the synced main site")?;
         (None, None)
