@@ -60,6 +60,21 @@ fn world() -> (Desired, Observed) {
     (d, o)
 }
 
+/// a2's resource is terminated: its account is to be removed.
+fn terminate_a2(desired: &mut Desired) {
+    desired.accounts.remove("a2");
+    desired.associations.retain(|k, _| k.account != "a2");
+    desired.tombstones.insert(
+        "a2".into(),
+        Tombstone {
+            account: "a2".into(),
+            tier: Tier::Allocation,
+            cascade_parent: Some("proj1".into()),
+            reason: testkit::reason(),
+        },
+    );
+}
+
 /// The part of a desired state an event on proj1's resources gives.
 fn proj1_only(full: &Desired) -> Desired {
     let mut d = full.clone();
@@ -150,17 +165,7 @@ fn a_scoped_plan_is_the_full_plan_of_its_accounts() {
 fn a_scoped_plan_deletes_no_account_and_holds_the_order_done() {
     let (mut desired, observed) = world();
     desired = proj1_only(&desired);
-    desired.accounts.remove("a2");
-    desired.associations.retain(|k, _| k.account != "a2");
-    desired.tombstones.insert(
-        "a2".into(),
-        Tombstone {
-            account: "a2".into(),
-            tier: Tier::Allocation,
-            cascade_parent: Some("proj1".into()),
-            reason: testkit::reason(),
-        },
-    );
+    terminate_a2(&mut desired);
     let full = plan(&desired, &observed, &testkit::context("c1"));
     assert!(full
         .changes
@@ -229,17 +234,7 @@ fn the_check_after_an_apply_rereads_what_the_plan_touched_and_sees_what_a_full_r
 #[test]
 fn a_plan_that_removes_an_account_is_checked_by_a_full_read() {
     let (mut desired, observed) = world();
-    desired.accounts.remove("a2");
-    desired.associations.retain(|k, _| k.account != "a2");
-    desired.tombstones.insert(
-        "a2".into(),
-        Tombstone {
-            account: "a2".into(),
-            tier: Tier::Allocation,
-            cascade_parent: Some("proj1".into()),
-            reason: testkit::reason(),
-        },
-    );
+    terminate_a2(&mut desired);
     let p = plan(&desired, &observed, &testkit::context("c1"));
     assert!(p
         .changes
