@@ -7,6 +7,8 @@ use agent_reconcile::plan::Change;
 use agent_reconcile::{plan, Desired, Observed, Plan};
 use anyhow::{Context, Result};
 use futures::future::BoxFuture;
+
+use crate::sides::LongRun;
 use futures::FutureExt;
 
 use crate::executor::{Executor, Outcome};
@@ -110,15 +112,15 @@ impl SlurmWrites for NoSlurm {
         .boxed()
     }
 
-    fn apply_session<'a>(&'a self, _changes: &'a [&'a Change]) -> BoxFuture<'a, ()> {
-        async {}.boxed()
+    fn apply_session<'a>(&'a self, _changes: &'a [&'a Change]) -> BoxFuture<'a, LongRun> {
+        async { LongRun::Ended }.boxed()
     }
 
     fn apply_load<'a>(
         &'a self,
         _file: &'a agent_reconcile::load::LoadFile,
         _changes: &'a [&'a Change],
-    ) -> BoxFuture<'a, ()> {
-        async {}.boxed()
+    ) -> BoxFuture<'a, LongRun> {
+        async { LongRun::Ended }.boxed()
     }
 }

@@ -11,6 +11,7 @@ use agent_reconcile::plan::{Address, Change, Kind, Plan};
 
 use super::ledger::{Ledger, Status};
 use super::Executor;
+use crate::sides::LongRun;
 
 impl Executor<'_> {
     /// Every SLURM change in one session (with `load`: the creations a flat file can
@@ -60,7 +61,7 @@ impl Executor<'_> {
         } else {
             None
         };
-        match &file {
+        let ended = match &file {
             Some(file) => {
                 let carried: BTreeSet<&Address> = file.carried.iter().collect();
                 let (loaded, rest): (Vec<&Change>, Vec<&Change>) =
@@ -71,12 +72,31 @@ impl Executor<'_> {
                     lines = file.lines.len(),
                     "sacctmgr load of the plan's creations, then a session for the rest"
                 );
-                self.slurm.apply_load(file, &loaded).await;
-                if !rest.is_empty() {
-                    self.slurm.apply_session(&rest).await;
+                match self.slurm.apply_load(file, &loaded).await {
+                    LongRun::Ended if !rest.is_empty() => self.slurm.apply_session(&rest).await,
+                    ended => ended,
                 }
             }
             None => self.slurm.apply_session(changes).await,
+        };
+        if let LongRun::TimedOut(why) = ended {
+            // slurmdbd goes on with what it was sent, holding its locks: more commands
+            // behind it only wait (at N=10,000 they ended in slurmdbd's lock-wait exit).
+            // Nothing is confirmed either, so every change is retryable.
+            let message = format!(
+                "{why}; slurmdbd may still be applying it, so nothing more is sent this cycle: the next one reads again and continues"
+            );
+            for c in changes {
+                ledger.record(
+                    &c.address,
+                    Status::Failed {
+                        class: FailureClass::Retryable,
+                        message: message.clone(),
+                    },
+                    None,
+                );
+            }
+            return;
         }
         let leftovers = match replan().await {
             Ok(p) => p,

@@ -97,3 +97,32 @@ fn converged(s: &Setup) {
         again.to_json()
     );
 }
+
+#[tokio::test]
+async fn a_load_that_times_out_sends_nothing_more_and_errs_no_order() {
+    let s = setup();
+    s.slurm.time_out_long_runs();
+    let outcome = s.apply(ApplyMode::Load, true).await;
+    for address in ["account/a_x", "association/a_x/ann"] {
+        match status(&outcome, address) {
+            Status::Failed {
+                class: FailureClass::Retryable,
+                message,
+            } => assert!(message.contains("nothing more is sent"), "{message}"),
+            other => panic!("{address}: {other:?}"),
+        }
+    }
+    let journal = s.journal();
+    assert!(
+        !journal
+            .iter()
+            .any(|l| l.starts_with("slurm account") || l.starts_with("slurm association")),
+        "no change ran one by one behind the load: {journal:?}"
+    );
+    assert!(
+        !journal
+            .iter()
+            .any(|l| l.contains("set_state_erred") || l.contains("set_state_done")),
+        "{journal:?}"
+    );
+}

@@ -25,7 +25,8 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use super::{
-    Failure, SlurmReads, SlurmWrites, StorageReads, StorageWrites, WaldurReads, WaldurWrites,
+    Failure, LongRun, SlurmReads, SlurmWrites, StorageReads, StorageWrites, WaldurReads,
+    WaldurWrites,
 };
 
 /// One Waldur client per configured offering.
@@ -283,7 +284,7 @@ impl SlurmWrites for LiveSlurm {
     /// `sacctmgr -i` stdin session over a single database connection. A change with an
     /// argument a session line cannot carry is left out: the re-plan finds it and the
     /// executor runs it on its own.
-    fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, ()> {
+    fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, LongRun> {
         async move {
             let mut lines = Vec::new();
             let mut sacctmgr = None;
@@ -313,10 +314,12 @@ impl SlurmWrites for LiveSlurm {
                     }
                 }
             }
-            let Some(program) = sacctmgr else { return };
+            let Some(program) = sacctmgr else {
+                return LongRun::Ended;
+            };
             let mut input = render::sacctmgr_session(&lines).join("\n");
             input.push_str("\nexit\n");
-            super::long_runs::session(&self.runner, &program, &input).await;
+            super::long_runs::session(&self.runner, &program, &input).await
         }
         .boxed()
     }
@@ -326,7 +329,7 @@ impl SlurmWrites for LiveSlurm {
         &'a self,
         file: &'a LoadFile,
         changes: &'a [&'a Change],
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, LongRun> {
         async move {
             let program = changes
                 .iter()
@@ -335,8 +338,9 @@ impl SlurmWrites for LiveSlurm {
                     Command::Slurm { argv, .. } => argv.first().cloned(),
                     _ => None,
                 });
-            if let Some(program) = program {
-                super::long_runs::load(&self.runner, &program, file).await;
+            match program {
+                Some(program) => super::long_runs::load(&self.runner, &program, file).await,
+                None => LongRun::Ended,
             }
         }
         .boxed()

@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 use agent_observed::{RunError, Runner};
 use agent_reconcile::load::LoadFile;
 
+use super::LongRun;
+
 /// Object lines per `load` process: small enough that a part finishes in seconds and a
 /// killed one loses little, big enough that process start and slurmdbd's commit do not
 /// add up (about 3 ms a line at 1,000 allocations, 0.3 s a process).
@@ -155,12 +157,12 @@ impl Progress {
 }
 
 /// Loads `file` in parts with `sacctmgr` (the program the plan's commands name).
-pub async fn load(runner: &Runner, sacctmgr: &str, file: &LoadFile) {
+pub async fn load(runner: &Runner, sacctmgr: &str, file: &LoadFile) -> LongRun {
     let dir = match PrivateDir::new() {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "no private directory for the sacctmgr load file; re-planning");
-            return;
+            return LongRun::Ended;
         }
     };
     let parts = file.chunks(LINES_PER_PART);
@@ -206,8 +208,13 @@ pub async fn load(runner: &Runner, sacctmgr: &str, file: &LoadFile) {
                 tracing::warn!(part = i + 1, parts = parts.len(), message = %tail, "sacctmgr load reported errors; the re-plan finds what is left");
             }
             Err(e @ RunError::Timeout { .. }) => {
-                tracing::warn!(error = %e, "sacctmgr load timed out; the rest is left to the re-plan");
-                break;
+                tracing::warn!(error = %e, "sacctmgr load timed out; nothing more is sent this cycle");
+                progress.done();
+                return LongRun::TimedOut(format!(
+                    "sacctmgr load part {} of {}: {e}",
+                    i + 1,
+                    parts.len()
+                ));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "sacctmgr load did not run; re-planning");
@@ -222,10 +229,11 @@ pub async fn load(runner: &Runner, sacctmgr: &str, file: &LoadFile) {
         parts.len()
     ));
     progress.done();
+    LongRun::Ended
 }
 
 /// Runs `input` (the lines of a stdin session, `exit` included) with `sacctmgr -i`.
-pub async fn session(runner: &Runner, sacctmgr: &str, input: &str) {
+pub async fn session(runner: &Runner, sacctmgr: &str, input: &str) -> LongRun {
     let lines = input.lines().count();
     let progress = Progress::new();
     progress.show(&format!("sacctmgr session: {lines} lines"));
@@ -236,12 +244,18 @@ pub async fn session(runner: &Runner, sacctmgr: &str, input: &str) {
             tracing::warn!(stderr = %out.stderr.trim(), "the sacctmgr session reported errors; re-planning to find what is left")
         }
         Ok(_) => {}
+        Err(e @ RunError::Timeout { .. }) => {
+            tracing::warn!(error = %e, "the sacctmgr session timed out; nothing more is sent this cycle");
+            progress.done();
+            return LongRun::TimedOut(format!("sacctmgr session: {e}"));
+        }
         Err(e) => {
             tracing::warn!(error = %e, "the sacctmgr session did not run; re-planning")
         }
     }
     progress.show(&format!("sacctmgr session: {lines} lines done"));
     progress.done();
+    LongRun::Ended
 }
 
 #[cfg(test)]

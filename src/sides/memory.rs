@@ -21,7 +21,8 @@ use futures::FutureExt;
 use serde_json::Value;
 
 use super::{
-    Failure, SlurmReads, SlurmWrites, StorageReads, StorageWrites, WaldurReads, WaldurWrites,
+    Failure, LongRun, SlurmReads, SlurmWrites, StorageReads, StorageWrites, WaldurReads,
+    WaldurWrites,
 };
 
 /// One log both in-memory systems can write to, so a test sees the order of work across
@@ -43,6 +44,8 @@ pub struct MemorySlurm {
     failing: Mutex<BTreeMap<String, (Failure, usize)>>,
     applied: Mutex<Vec<String>>,
     observations: Mutex<u64>,
+    /// Sessions and loads stop at their timeout, having applied nothing.
+    long_runs_time_out: Mutex<bool>,
 }
 
 impl MemorySlurm {
@@ -74,6 +77,15 @@ impl MemorySlurm {
             .lock()
             .expect("lock")
             .insert(address.to_string(), (Failure::new(class, message), times));
+    }
+
+    /// From now on every session and load runs past its timeout.
+    pub fn time_out_long_runs(&self) {
+        *self.long_runs_time_out.lock().expect("lock") = true;
+    }
+
+    fn long_run_times_out(&self) -> bool {
+        *self.long_runs_time_out.lock().expect("lock")
     }
 
     /// Addresses of the changes applied so far, in order.
@@ -118,11 +130,14 @@ impl SlurmWrites for MemorySlurm {
     }
 
     /// Like a real session, a failing line does not stop the others and is not reported.
-    fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, ()> {
+    fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, LongRun> {
+        if self.long_run_times_out() {
+            return async { LongRun::TimedOut("the session timed out".into()) }.boxed();
+        }
         for change in changes {
             let _ = self.apply_one(change);
         }
-        async {}.boxed()
+        async { LongRun::Ended }.boxed()
     }
 
     /// Like `sacctmgr load`: each carried change takes effect unless told to fail, and
@@ -131,15 +146,18 @@ impl SlurmWrites for MemorySlurm {
         &'a self,
         file: &'a agent_reconcile::load::LoadFile,
         changes: &'a [&'a Change],
-    ) -> BoxFuture<'a, ()> {
+    ) -> BoxFuture<'a, LongRun> {
         note(
             &self.journal,
             format!("slurm load of {} lines", file.lines.len()),
         );
+        if self.long_run_times_out() {
+            return async { LongRun::TimedOut("the load timed out".into()) }.boxed();
+        }
         for change in changes {
             let _ = self.apply_one(change);
         }
-        async {}.boxed()
+        async { LongRun::Ended }.boxed()
     }
 }
 

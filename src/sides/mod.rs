@@ -132,17 +132,30 @@ pub trait SlurmReads: Send + Sync {
 }
 
 /// The SLURM changes of a plan.
+/// How a stdin session or a load ended, as far as the executor must know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LongRun {
+    /// It ended, whatever it did (the re-plan finds out).
+    Ended,
+    /// It was stopped at its timeout (the message says which run): slurmdbd may still be
+    /// applying what it was sent, so nothing more should be sent behind it.
+    TimedOut(String),
+}
+
 pub trait SlurmWrites: Send + Sync {
     /// Makes one change happen: its commands in order; a best-effort command (job
     /// cancellation) may fail without failing the change.
     fn apply<'a>(&'a self, change: &'a Change) -> BoxFuture<'a, Result<(), Failure>>;
     /// Runs many changes over one session. What took effect is not reported here: the
     /// executor finds out by observing again.
-    fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, ()>;
+    fn apply_session<'a>(&'a self, changes: &'a [&'a Change]) -> BoxFuture<'a, LongRun>;
     /// Runs `file` with `sacctmgr load`; `changes` are the changes it carries. What took
     /// effect is not reported here either: the executor re-plans.
-    fn apply_load<'a>(&'a self, file: &'a LoadFile, changes: &'a [&'a Change])
-        -> BoxFuture<'a, ()>;
+    fn apply_load<'a>(
+        &'a self,
+        file: &'a LoadFile,
+        changes: &'a [&'a Change],
+    ) -> BoxFuture<'a, LongRun>;
 }
 
 /// Where the storage side of the observed state comes from.
