@@ -86,16 +86,7 @@ impl Executor<'_> {
             let message = format!(
                 "{why}; slurmdbd may still be applying it, so nothing more is sent this cycle: the next one reads again and continues"
             );
-            for c in changes {
-                ledger.record(
-                    &c.address,
-                    Status::Failed {
-                        class: FailureClass::Retryable,
-                        message: message.clone(),
-                    },
-                    None,
-                );
-            }
+            all_retryable(changes, &message, ledger);
             return;
         }
         let leftovers = match replan().await {
@@ -103,17 +94,11 @@ impl Executor<'_> {
             Err(e) => {
                 // Without a fresh view nothing can be confirmed: report every change as
                 // unknown (retryable) so no order is marked done or erred on a guess.
-                let message = format!("could not verify the batch: {e:#}");
-                for c in changes {
-                    ledger.record(
-                        &c.address,
-                        Status::Failed {
-                            class: FailureClass::Retryable,
-                            message: message.clone(),
-                        },
-                        None,
-                    );
-                }
+                all_retryable(
+                    changes,
+                    &format!("could not verify the batch: {e:#}"),
+                    ledger,
+                );
                 return;
             }
         };
@@ -140,5 +125,19 @@ impl Executor<'_> {
                 ledger.record(&change.address, Status::Applied, None);
             }
         }
+    }
+}
+
+/// Every change unconfirmed: failed, retryable, with `message`.
+fn all_retryable(changes: &[&Change], message: &str, ledger: &mut Ledger) {
+    for c in changes {
+        ledger.record(
+            &c.address,
+            Status::Failed {
+                class: FailureClass::Retryable,
+                message: message.to_string(),
+            },
+            None,
+        );
     }
 }
