@@ -26,7 +26,6 @@ fn resources(prefix: &str, n: usize) -> Value {
 
 /// A sacct that prints one hour of 2 CPUs for alice and for bob on every allocation.
 fn sacct_stub(dir: &Path, prefix: &str, n: usize) -> String {
-    let bin = dir.join("bin");
     let rows: String = (0..n)
         .flat_map(|i| {
             ["alice", "bob"]
@@ -34,14 +33,7 @@ fn sacct_stub(dir: &Path, prefix: &str, n: usize) -> String {
                 .into_iter()
         })
         .collect();
-    write_script(
-        &bin.join("sacct"),
-        &format!("#!/bin/sh\ncat <<'EOF'\n{rows}EOF\n"),
-    );
-    for p in ["sacctmgr", "scancel"] {
-        std::os::unix::fs::symlink(format!("/usr/bin/{p}"), bin.join(p)).unwrap();
-    }
-    bin.display().to_string()
+    recorded_sacct(dir, &rows)
 }
 
 /// Requests the fake saw, by path with every uuid replaced, for the failure message.

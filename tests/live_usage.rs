@@ -3,7 +3,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 
 use serde_json::json;
@@ -161,20 +160,6 @@ fn usage_of_real_jobs_reaches_waldur_once() {
         .count();
     assert_eq!(posts_before, posts_after);
     cleanup("w6");
-}
-
-/// A sacct that prints the same recorded rows for any window, to stand in for past months.
-fn recorded_sacct(dir: &Path, rows: &str) -> String {
-    let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).unwrap();
-    write_script(
-        &bin.join("sacct"),
-        &format!("#!/bin/sh\ncat <<'EOF'\n{rows}EOF\n"),
-    );
-    for p in ["sacctmgr", "scancel"] {
-        std::os::unix::fs::symlink(format!("/usr/bin/{p}"), bin.join(p)).unwrap();
-    }
-    bin.display().to_string()
 }
 
 #[test]

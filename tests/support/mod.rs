@@ -160,6 +160,20 @@ pub fn write_script(path: &std::path::Path, text: &str) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
+/// A bin directory under `dir` whose `sacct` prints `rows` for any window (recorded
+/// usage, past months) and whose `sacctmgr` and `scancel` are the real ones.
+pub fn recorded_sacct(dir: &std::path::Path, rows: &str) -> String {
+    let bin = dir.join("bin");
+    write_script(
+        &bin.join("sacct"),
+        &format!("#!/bin/sh\ncat <<'EOF'\n{rows}EOF\n"),
+    );
+    for p in ["sacctmgr", "scancel"] {
+        std::os::unix::fs::symlink(format!("/usr/bin/{p}"), bin.join(p)).unwrap();
+    }
+    bin.display().to_string()
+}
+
 /// The test broker (`scripts/rabbitmq/start-rabbitmq.sh`'s env.sh sourced): required under
 /// `CI=true`, otherwise its absence skips the test.
 pub fn broker_available() -> bool {
