@@ -14,13 +14,22 @@ import json
 import re
 import sys
 
-# (row id prefix, which figure, label, style)
+# (label, style, where its points come from: (row id prefix, which figure), first found
+# per N wins). The load floor of a separate run (`--load-floor-from`) joins the sync's.
 SERIES = [
-    ("first_sync_n", "wall_s", "first sync: agent (auto = load)", "o-"),
-    ("first_sync_n", "floor_s", "first sync floor: sacctmgr load of the dump", "s--"),
-    ("first_sync_session_floor_n", "wall_s", "first sync: one stdin session (old batch floor)", "^:"),
-    ("converged_plan_n", "wall_s", "converged plan: agent", "o-"),
-    ("converged_plan_n", "floor_s", "converged floor: one association dump", "s--"),
+    ("first sync: agent (auto = load)", "o-", [("first_sync_n", "wall_s")]),
+    (
+        "first sync floor: sacctmgr load of the dump",
+        "s--",
+        [("first_sync_n", "floor_s"), ("first_sync_load_floor_n", "wall_s")],
+    ),
+    (
+        "first sync: one stdin session (old batch floor)",
+        "^:",
+        [("first_sync_session_floor_n", "wall_s")],
+    ),
+    ("converged plan: agent", "o-", [("converged_plan_n", "wall_s")]),
+    ("converged floor: one association dump", "s--", [("converged_plan_n", "floor_s")]),
 ]
 
 
@@ -37,15 +46,15 @@ def rows(paths):
 
 def series(all_rows):
     found = []
-    for prefix, field, label, style in SERIES:
-        points = []
-        for rid, row in all_rows.items():
-            m = re.fullmatch(re.escape(prefix) + r"(\d+)", rid)
-            if m and row.get(field):
-                points.append((int(m.group(1)), float(row[field])))
-        points.sort()
+    for label, style, sources in SERIES:
+        points = {}
+        for prefix, field in sources:
+            for rid, row in all_rows.items():
+                m = re.fullmatch(re.escape(prefix) + r"(\d+)", rid)
+                if m and row.get(field):
+                    points.setdefault(int(m.group(1)), float(row[field]))
         if points:
-            found.append((label, style, points))
+            found.append((label, style, sorted(points.items())))
     return found
 
 

@@ -95,6 +95,15 @@ pub struct Args {
     /// Leave the main site's accounts in SLURM at the end.
     #[arg(long)]
     pub keep: bool,
+    /// Keep the `sacctmgr dump` of the synced site at this path (for `--load-floor-from`).
+    #[arg(long)]
+    pub dump_to: Option<PathBuf>,
+    /// Only the first sync's load floor: one `sacctmgr -i load` of this dump (of a site of
+    /// the same --allocations and --users, taken with `--dump-to` or `sacctmgr dump`) on
+    /// this cluster, best a fresh one. At N=10000 it runs apart from the sync, which takes
+    /// as long.
+    #[arg(long)]
+    pub load_floor_from: Option<PathBuf>,
     /// Internal: run the planner scenario and print its JSON (used as a child process).
     #[arg(long, hide = true)]
     pub planner_only: bool,

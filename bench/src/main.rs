@@ -9,7 +9,7 @@
 //! - `args.rs`: the command line;
 //! - `world.rs`: the synthetic site;
 //! - `site.rs`: one site in the fake Waldur, the agent run against it, wipes and checks;
-//! - `scenarios/`: first sync, converged cycle, drift, report, in-memory;
+//! - `scenarios/`: first sync, its load floor apart, converged cycle, drift, report, in-memory;
 //! - `row.rs`: one result row and its JSON;
 //! - `output.rs`: progress, the table, the targets, the machine and git state, the results file;
 //! - `slurm.rs`: floors, wipes, drift, straight to sacctmgr;
@@ -36,6 +36,7 @@ use serde_json::Value;
 
 use crate::args::Args;
 use crate::output::say;
+use crate::row::Row;
 use crate::site::{AgentBinary, Site};
 use crate::slurm::Slurm;
 use crate::world::World;
@@ -63,7 +64,7 @@ fn run(args: Args) -> Result<()> {
         projects_per_customer: args.projects_per_customer.max(1),
     };
     let mut rows = Vec::new();
-    if !args.sync_only {
+    if !args.sync_only && args.load_floor_from.is_none() {
         scenarios::in_memory(&args, &world(args.allocations), &mut rows)?;
     }
 
@@ -77,6 +78,14 @@ fn run(args: Args) -> Result<()> {
             .worker_threads(2)
             .enable_all()
             .build()?;
+        if let Some(dump) = &args.load_floor_from {
+            let site = Site::new(world(args.allocations), &rt, &agent.path, &slurm)?;
+            rows.push(scenarios::load_floor(&site, dump)?);
+            if !args.keep {
+                site.wipe()?;
+            }
+            return finish(&args, &rows, &big, &small, agent_info);
+        }
         if !args.sync_only {
             let site = Site::new(world(args.small_allocations), &rt, &agent.path, &slurm)?;
             small = scenarios::run_site(&args, &site, false, &mut rows)?;
@@ -95,7 +104,17 @@ fn run(args: Args) -> Result<()> {
         }
     }
 
-    let targets = output::targets(&rows, &big, &small);
-    output::print(&rows, &targets);
-    output::write(&args, &rows, &targets, agent_info)
+    finish(&args, &rows, &big, &small, agent_info)
+}
+
+fn finish(
+    args: &Args,
+    rows: &[Row],
+    big: &BTreeMap<&'static str, Row>,
+    small: &BTreeMap<&'static str, Row>,
+    agent_info: Value,
+) -> Result<()> {
+    let targets = output::targets(rows, big, small);
+    output::print(rows, &targets);
+    output::write(args, rows, &targets, agent_info)
 }

@@ -79,6 +79,11 @@ pub fn first_sync(args: &Args, site: &Site) -> Result<(Row, Option<Row>)> {
                             .lines()
                             .filter(|l| !l.starts_with('#'))
                             .count();
+                        if let Some(to) = &args.dump_to {
+                            std::fs::copy(&dump, to)
+                                .with_context(|| format!("keeping the dump at {}", to.display()))?;
+                            say(&format!("  the dump is kept at {}", to.display()));
+                        }
                     }
                 }
                 1 => {

@@ -2,6 +2,7 @@
 //!
 //! - [`first_sync`]: (a) the first sync of an empty cluster, and its floors (`sacctmgr
 //!   load` of the synced site's dump; the plan's commands in one stdin session);
+//! - [`load_floor`]: that load floor alone, from a kept dump (`--load-floor-from`);
 //! - [`converged`]: (b) the observe floor, a converged plan and a no-op reconcile;
 //! - [`latency`]: the converged plan with every Waldur request delayed (`--latency-ms`);
 //! - [`new_order`]: one Create order taken to `done` by one reconcile;
@@ -14,6 +15,7 @@ mod drift;
 mod first_sync;
 mod in_memory;
 mod latency;
+mod load_floor;
 mod new_order;
 mod report;
 
@@ -26,6 +28,7 @@ use crate::output::say;
 use crate::row::Row;
 use crate::site::Site;
 pub use in_memory::in_memory;
+pub use load_floor::load_floor;
 
 /// Rows of one site size, appended to `rows`; returns the first sync and the converged
 /// rows by name, for the targets. `full` adds drift and report (main site only; each can
