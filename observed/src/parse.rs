@@ -13,12 +13,21 @@ use agent_reconcile::Observed;
 use crate::reads::ASSOC_COLUMNS;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{source_name}, line {line}: {message}")]
+#[error("{source_name}{}: {message}", at_line(*.line))]
 pub struct ParseError {
     /// File path or command that produced the text.
     pub source_name: String,
+    /// 1-based; 0 when the error is about the whole text (it could not be read).
     pub line: usize,
     pub message: String,
+}
+
+fn at_line(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(", line {line}")
+    }
 }
 
 /// The text of each read, with the name of where it came from.

@@ -48,6 +48,25 @@ pub fn cases() -> Vec<Case> {
             &line_of("cluster_name: \"hpc1\"", 0),
         ]),
         edit(
+            "cluster_name an option",
+            "cluster_name: \"hpc1\"",
+            "cluster_name: \"-i\"",
+        )
+        .refused(&[
+            "offerings[0].backend_settings.cluster_name",
+            "starts with '-'",
+            &line_of("cluster_name: \"hpc1\"", 0),
+        ]),
+        edit(
+            "allocation_prefix an option",
+            "allocation_prefix: \"a_\"",
+            "allocation_prefix: \"--\"",
+        )
+        .refused(&[
+            "offerings[0].backend_settings.allocation_prefix",
+            &line_of("allocation_prefix: \"a_\"", 0),
+        ]),
+        edit(
             "customer_prefix with = and space",
             "customer_prefix: \"c_\"",
             "customer_prefix: \"c =\"",

@@ -202,6 +202,9 @@ impl Validator<'_> {
                 line,
                 format!("{value:?} is not a valid SLURM name (letters, digits, '_' and '-' only)"),
             );
+        } else if value.starts_with('-') {
+            // It would read as an option, and no name the agent writes may start so.
+            self.error(path, line, format!("{value:?} starts with '-'"));
         } else if value.len() > max {
             self.error(
                 path,

@@ -190,6 +190,11 @@ fn hide_token(text: &str, token: &str) -> String {
 }
 
 fn redact(message: &str) -> String {
+    // The parser's advice is for programmers using it, not for the file's author.
+    let message = message
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(message);
     // Cut everything after a quote: serde messages put values in quotes or backticks.
     match message.find(['"', '`', '\'']) {
         Some(i) => format!("{}…", &message[..i]),

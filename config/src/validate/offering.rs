@@ -54,6 +54,14 @@ impl Validator<'_> {
             );
             api_url.clear();
         }
+        if plain_http_off_host(&api_url) {
+            let l = raw.waldur_api_url.as_ref().and_then(line_of);
+            self.warn(
+                &format!("{p}.waldur_api_url"),
+                l,
+                "plain http:// to another host: the API token crosses the network readable; use https://",
+            );
+        }
         if !api_url.ends_with('/') {
             api_url.push('/');
         }
@@ -126,4 +134,22 @@ pub fn has_userinfo(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
     authority.contains('@')
+}
+
+/// `http://` to a host other than this one (loopback is where a local proxy or a test
+/// Waldur listens).
+fn plain_http_off_host(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.split(':').next().unwrap_or(""),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    !loopback
 }

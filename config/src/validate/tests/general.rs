@@ -57,6 +57,31 @@ fn unknown_keys_are_warnings() {
 }
 
 #[test]
+fn plain_http_to_another_host_is_a_warning() {
+    let url = GOOD
+        .lines()
+        .find(|l| l.contains("waldur_api_url"))
+        .expect("GOOD has a URL")
+        .to_string();
+    for (to, warned) in [
+        ("http://waldur.example.org/api/", true),
+        ("http://10.0.0.5:8000/api/", true),
+        ("http://127.0.0.1:8765/api/", false),
+        ("http://localhost/api/", false),
+        ("http://[::1]:8080/api/", false),
+        ("https://waldur.example.org/api/", false),
+    ] {
+        let text = GOOD.replace(&url, &format!("    waldur_api_url: \"{to}\""));
+        let loaded = load_str("c.yaml", &text, None, None).unwrap();
+        let found = loaded
+            .warnings
+            .iter()
+            .any(|w| w.path == "offerings[0].waldur_api_url");
+        assert_eq!(found, warned, "{to}");
+    }
+}
+
+#[test]
 fn durations_parse() {
     let text = format!(
         "{GOOD}agent:\n  cycle_interval: 90s\n  command_timeout: 30\n  apply_mode: batch\n"
