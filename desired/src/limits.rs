@@ -1,6 +1,6 @@
 //! Waldur limits -> SLURM TRES-minutes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use agent_config::{AccountingType, Component};
 use agent_reconcile::tres::TresMap;
@@ -78,11 +78,23 @@ pub fn tres_minutes(component: &str, amount: f64) -> Result<u64, LimitError> {
     Ok(amount.trunc() as u64)
 }
 
-/// SLURM `GrpTRESMins` for a resource (spec: creation limits). Returns the map and notes
-/// for the operator (e.g. a prepaid component without dates), or the first value that
+/// A resource's `GrpTRESMins` as Waldur's limits give it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GrpLimits {
+    pub tres: TresMap,
+    /// For the operator, e.g. a prepaid component without dates.
+    pub notes: Vec<String>,
+    /// TRES of limit-type components that Waldur's limits do not name (a partial Update
+    /// order, a resource ordered before the component existed): neither set nor cleared,
+    /// since clearing one would lift its cap.
+    pub unnamed: BTreeSet<String>,
+}
+
+/// SLURM `GrpTRESMins` for a resource (spec: creation limits), or the first value that
 /// cannot be written: then no limit of the resource is, and its current limits stay.
-pub fn grp_tres_mins(input: &LimitInputs) -> Result<(TresMap, Vec<String>), LimitError> {
+pub fn grp_tres_mins(input: &LimitInputs) -> Result<GrpLimits, LimitError> {
     let mut notes = Vec::new();
+    let mut unnamed = BTreeSet::new();
     let mapping = input
         .components
         .values()
@@ -96,7 +108,15 @@ pub fn grp_tres_mins(input: &LimitInputs) -> Result<(TresMap, Vec<String>), Limi
             },
             AccountingType::Limit | AccountingType::One => match input.waldur_limits.get(name) {
                 Some(v) => limit_value(name, v)?,
-                None => continue,
+                None => {
+                    match comp.target_components.as_ref().filter(|_| mapping) {
+                        Some(targets) => unnamed.extend(targets.keys().cloned()),
+                        None => {
+                            unnamed.insert(name.clone());
+                        }
+                    }
+                    continue;
+                }
             },
         };
         let mut amount = amount;
@@ -121,11 +141,17 @@ pub fn grp_tres_mins(input: &LimitInputs) -> Result<(TresMap, Vec<String>), Limi
             *out.entry(name.clone()).or_default() += amount * comp.unit_factor;
         }
     }
-    let map = out
+    let tres = out
         .into_iter()
         .map(|(k, v)| tres_minutes(&k, v).map(|m| (k, m)))
         .collect::<Result<TresMap, _>>()?;
-    Ok((map, notes))
+    // In mapping mode a TRES fed by a named component as well is written (from what is named).
+    unnamed.retain(|t| !tres.contains_key(t));
+    Ok(GrpLimits {
+        tres,
+        notes,
+        unnamed,
+    })
 }
 
 /// The limits reported back to Waldur (`set_limits`): the resource's own limits with every
@@ -185,12 +211,13 @@ mod tests {
         );
         let limits: BTreeMap<String, Value> =
             serde_json::from_str(r#"{"cpu": 10, "mem": 20}"#).unwrap();
-        let (map, _) = grp_tres_mins(&LimitInputs {
+        let map = grp_tres_mins(&LimitInputs {
             components: &comps,
             waldur_limits: &limits,
             period: None,
         })
-        .unwrap();
+        .unwrap()
+        .tres;
         assert_eq!(map["cpu"], 600_000);
         assert_eq!(map["mem"], 614_400);
         let reported = reported_limits(&comps, &limits);
@@ -237,12 +264,13 @@ mod tests {
         let mut comps = IndexMap::new();
         comps.insert("cpu".to_string(), comp(AccountingType::One, 1.0, None));
         let limits: BTreeMap<String, Value> = serde_json::from_str(r#"{"cpu": 6}"#).unwrap();
-        let (map, _) = grp_tres_mins(&LimitInputs {
+        let map = grp_tres_mins(&LimitInputs {
             components: &comps,
             waldur_limits: &limits,
             period: Some(("2026-01-15", "2026-06-15")),
         })
-        .unwrap();
+        .unwrap()
+        .tres;
         assert_eq!(map["cpu"], 30);
 
         let mut node = comp(AccountingType::Limit, 1.0, None);
@@ -255,13 +283,61 @@ mod tests {
         comps.insert("node_hours".to_string(), node);
         let limits: BTreeMap<String, Value> =
             serde_json::from_str(r#"{"node_hours": 10}"#).unwrap();
-        let (map, _) = grp_tres_mins(&LimitInputs {
+        let map = grp_tres_mins(&LimitInputs {
+            components: &comps,
+            waldur_limits: &limits,
+            period: None,
+        })
+        .unwrap()
+        .tres;
+        assert_eq!(map["cpu"], 640);
+        assert_eq!(map["gpu"], 80);
+    }
+
+    #[test]
+    fn a_limit_component_waldur_does_not_name_is_left_alone_not_cleared() {
+        let mut comps = IndexMap::new();
+        comps.insert("cpu".into(), comp(AccountingType::Limit, 60000.0, None));
+        comps.insert("gres/gpu".into(), comp(AccountingType::Limit, 60.0, None));
+        comps.insert(
+            "mem".into(),
+            comp(AccountingType::Usage, 61440.0, Some(10.0)),
+        );
+        let limits: BTreeMap<String, Value> = serde_json::from_str(r#"{"cpu": 10}"#).unwrap();
+        let got = grp_tres_mins(&LimitInputs {
             components: &comps,
             waldur_limits: &limits,
             period: None,
         })
         .unwrap();
-        assert_eq!(map["cpu"], 640);
-        assert_eq!(map["gpu"], 80);
+        assert_eq!(
+            got.tres,
+            TresMap::from([("cpu".into(), 600_000), ("mem".into(), 614_400)])
+        );
+        assert_eq!(got.unnamed, BTreeSet::from(["gres/gpu".to_string()]));
+
+        // Mapping mode: an unnamed component's targets stay alone unless a named one
+        // feeds them too.
+        let mut node = comp(AccountingType::Limit, 1.0, None);
+        node.target_components = Some(
+            [("cpu".to_string(), 64.0), ("gpu".to_string(), 8.0)]
+                .into_iter()
+                .collect(),
+        );
+        let mut cores = comp(AccountingType::Limit, 1.0, None);
+        cores.target_components = Some([("cpu".to_string(), 1.0)].into_iter().collect());
+        let comps = IndexMap::from([
+            ("node_hours".to_string(), node),
+            ("cores".to_string(), cores),
+        ]);
+        let limits: BTreeMap<String, Value> = serde_json::from_str(r#"{"cores": 5}"#).unwrap();
+        let got = grp_tres_mins(&LimitInputs {
+            components: &comps,
+            waldur_limits: &limits,
+            period: None,
+        })
+        .unwrap();
+        assert_eq!(got.tres, TresMap::from([("cpu".into(), 5)]));
+        assert_eq!(got.unnamed, BTreeSet::from(["gpu".to_string()]));
     }
 }

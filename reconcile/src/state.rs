@@ -344,6 +344,9 @@ pub struct Desired {
     /// Owned accounts whose users are kept this cycle even if not listed (Waldur answered
     /// with an empty team, which is more often a glitch than a project with no members).
     pub keep_users: BTreeSet<String>,
+    /// Allocation account -> `GrpTRESMins` entries Waldur's limits do not name (a limit
+    /// component missing from them): neither set nor cleared, as SLURM has them.
+    pub unnamed_limits: BTreeMap<String, BTreeSet<String>>,
     /// Waldur calls that report the outcome of the SLURM work.
     pub waldur_calls: Vec<WaldurCall>,
     /// Names claimed twice in ways that cannot both hold (two resources on one account, an
@@ -405,6 +408,9 @@ impl Desired {
         }
         self.anchors.extend(other.anchors);
         self.keep_users.extend(other.keep_users);
+        for (account, tres) in other.unnamed_limits {
+            self.unnamed_limits.entry(account).or_default().extend(tres);
+        }
         self.conflicts.extend(other.conflicts);
         self.waldur_calls.extend(other.waldur_calls);
         for (account, spec) in other.periodic {

@@ -142,6 +142,34 @@ fn limits_inherited_from_the_account_are_not_cleared_on_users() {
 }
 
 #[test]
+fn a_limit_waldur_does_not_name_is_neither_set_nor_cleared() {
+    // Waldur's limits name cpu only (a partial Update order): SLURM's gpu cap stays, and
+    // once cpu matches there is nothing to do.
+    let (mut d, mut o) = world(&[("a_y", "proj", "y")]);
+    let mut spec = account("a_y", Tier::Allocation, "proj", "y");
+    spec.fields.insert(
+        AccountField::GrpTresMins,
+        Value::Tres(TresMap::from([("cpu".into(), 10)])),
+    );
+    d.add_account(spec);
+    d.unnamed_limits
+        .insert("a_y".into(), ["gres/gpu".to_string()].into());
+    o.accounts.get_mut("a_y").unwrap().grp_tres_mins =
+        TresMap::from([("cpu".into(), 5), ("gres/gpu".into(), 3)]);
+    let p = plan(&d, &o, &ctx());
+    let argv = format!(
+        "{:?}",
+        p.changes.iter().map(|c| &c.commands).collect::<Vec<_>>()
+    );
+    assert!(argv.contains("GrpTRESMins=cpu=10"), "{argv}");
+    assert!(!argv.contains("gres/gpu"), "{argv}");
+
+    o.accounts.get_mut("a_y").unwrap().grp_tres_mins =
+        TresMap::from([("cpu".into(), 10), ("gres/gpu".into(), 3)]);
+    assert!(plan(&d, &o, &ctx()).changes.is_empty());
+}
+
+#[test]
 fn a_tres_the_cluster_does_not_list_is_never_cleared() {
     // The TRES read lacks gres/gpu (a partial read, a slurm.conf change): the desired
     // gpu limit is left out, and so is SLURM's gpu cap, which stays as it is.

@@ -274,6 +274,33 @@ pub fn policy_side(offering: Option<&Offering>, managed_by_policy: bool) -> Poli
     }
 }
 
+/// What the agent wants `field` of `account` to hold, as SLURM would show it: the
+/// `GrpTRESMins` entries Waldur's limits do not name keep SLURM's values.
+pub fn expected_value(
+    account: &str,
+    field: AccountField,
+    want: &Value,
+    desired: &Desired,
+    observed: &Observed,
+) -> Value {
+    let (AccountField::GrpTresMins, Value::Tres(m)) = (field, want) else {
+        return want.clone();
+    };
+    let (Some(unnamed), Some(actual)) = (
+        desired.unnamed_limits.get(account),
+        observed.accounts.get(account),
+    ) else {
+        return want.clone();
+    };
+    let mut m = m.clone();
+    for (tres, v) in &actual.grp_tres_mins {
+        if unnamed.contains(tres) {
+            m.insert(tres.clone(), *v);
+        }
+    }
+    Value::Tres(m)
+}
+
 /// Every managed field of the account, compared.
 pub fn comparisons(
     account: &str,
@@ -288,7 +315,7 @@ pub fn comparisons(
     spec.fields
         .iter()
         .map(|(field, want)| {
-            let expected = show(want);
+            let expected = show(&expected_value(account, *field, want, desired, observed));
             let actual = actual.and_then(|a| show(&a.get(*field)));
             Comparison {
                 field: field.name().to_string(),
@@ -345,7 +372,10 @@ pub fn unit_rows(
                     "{source}: {v} {} x {factor} = {w} TRES-minutes",
                     comp.measured_unit
                 ),
-                (None, _) => format!("{source}: not set in Waldur, so not written"),
+                (None, _) if comp.accounting_type == AccountingType::Usage => {
+                    format!("{source}: none configured, so no cap")
+                }
+                (None, _) => format!("{source}: not set in Waldur, so SLURM's value stays"),
                 (Some(_), None) if o.slurm.periodic_limits.enabled => {
                     "Waldur's periodic policy owns this limit: not written from the order".into()
                 }

@@ -266,7 +266,9 @@ pub fn expected_text(account: &str, desired: &Desired, observed: &Observed) -> S
     };
     for field in AccountField::ALL {
         let value = match spec.fields.get(&field) {
-            Some(v) => show(v),
+            Some(v) => show(&super::model::expected_value(
+                account, field, v, desired, observed,
+            )),
             None => actual
                 .map(|a| show(&a.get(field)))
                 .unwrap_or_else(|| "(unset)".into()),

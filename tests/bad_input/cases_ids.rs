@@ -148,6 +148,34 @@ pub fn cases() -> Vec<Case> {
             f.resource(LATTICE, |r| r["limits"]["x=y,cpu"] = json!(5))
         })
         .accepted(),
+        // A limit component Waldur's limits leave out keeps SLURM's cap (never -1).
+        Case::new("limits", "limit component missing", |f: &Fixture| {
+            f.resource(LATTICE, |r| {
+                r["limits"].as_object_mut().unwrap().remove("cpu");
+            })
+        })
+        .accepted(),
+        Case::new(
+            "limits",
+            "limits naming only an unknown component",
+            |f: &Fixture| f.resource(LATTICE, |r| r["limits"] = json!({"xyz": 5})),
+        )
+        .accepted(),
+        Case::new(
+            "limits",
+            "Update order naming one component",
+            |f: &Fixture| {
+                f.set(LATTICE, "state", json!("Updating"));
+                f.json("snap/waldur/orders.json", |v| {
+                    v.as_array_mut().unwrap().push(json!({
+                        "uuid": UPDATE, "type": "Update", "state": "executing",
+                        "marketplace_resource_uuid": LATTICE, "limits": {"cpu": 300}
+                    }))
+                });
+            },
+        )
+        .accepted()
+        .allow(&[&format!("waldur/order/{UPDATE}/")]),
         update("negative", json!({"cpu": -5})),
         update("not a number", json!({"cpu": "lots"})),
         update("huge", json!({"cpu": 1e30})),

@@ -105,6 +105,12 @@ pub fn cases() -> Vec<Case> {
             "cc000000000000000000000000000001.json",
             "missing field `offering_user_username`",
         ]),
+        // Whether this member belongs in SLURM is unknown: nobody leaves the account.
+        doc("team member in an unknown offering user state", |f| {
+            f.member(LATTICE, |m| m["offering_user_state"] = json!("Approved"))
+        })
+        .skipped(&["offering user state \"Approved\" is not one Waldur has"])
+        .forbid(&["association/a_lattice-qcd/"]),
         doc("team an object", |f| f.write(LATTICE_TEAM, "{}"))
             .refused(&["cc000000000000000000000000000001.json"]),
         doc("team member a string", |f| {
@@ -157,7 +163,7 @@ pub fn cases() -> Vec<Case> {
         doc("resource in an unknown state", |f| {
             f.set(LATTICE, "state", json!("Hacked"))
         })
-        .accepted()
+        .skipped(&["has state \"Hacked\", which Waldur does not have"])
         .forbid(&["association/a_lattice-qcd/", "account/a_lattice-qcd"]),
         doc("no resources at all", |f| f.write(RESOURCES, "[]"))
             .skipped(&["which Waldur did not list"])

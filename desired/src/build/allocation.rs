@@ -35,15 +35,18 @@ impl Builder<'_> {
                 waldur_limits,
                 period: r.created.as_deref().zip(r.end_date.as_deref()),
             }) {
-                Ok((map, notes)) => {
-                    for n in notes {
+                Ok(got) => {
+                    for n in got.notes {
                         self.out.diagnostics.push(Diagnostic::warning(
                             "prepaid_without_dates",
                             format!("{}: {n}", r.name),
                         ));
                     }
-                    if !map.is_empty() {
-                        fields.insert(AccountField::GrpTresMins, Value::Tres(map));
+                    if !got.tres.is_empty() {
+                        fields.insert(AccountField::GrpTresMins, Value::Tres(got.tres));
+                        if !got.unnamed.is_empty() {
+                            self.unnamed_limits(r, &p.allocation, got.unnamed);
+                        }
                     }
                 }
                 Err(e) => {
@@ -82,6 +85,20 @@ impl Builder<'_> {
             self.order_calls(r, o, &p.allocation);
         }
         self.resource_calls(r, order, &p.allocation, qos);
+    }
+
+    /// Limit components Waldur's limits leave out: their TRES stay as SLURM has them.
+    fn unnamed_limits(&mut self, r: &Resource, account: &str, tres: BTreeSet<String>) {
+        let names = tres.iter().cloned().collect::<Vec<_>>().join(", ");
+        self.out.diagnostics.push(Diagnostic::info(
+            "limit_not_named",
+            format!(
+                "resource {:?} ({}): Waldur's limits do not name {names}; those GrpTRESMins entries of {account} stay as SLURM has them",
+                r.name,
+                hex(&r.uuid)
+            ),
+        ));
+        self.out.unnamed_limits.insert(account.to_string(), tres);
     }
 
     /// Account QoS from the paused/downscaled flags, or GrpSubmitJobs in QoS enforcement mode.

@@ -13,6 +13,19 @@ use super::Builder;
 use crate::limits;
 use crate::waldur::{hex, Resource};
 
+/// Offering user states (Mastermind's enum) of a member who is not, or no longer, in SLURM.
+const NOT_YET_OR_NO_LONGER: [&str; 9] = [
+    "Requested",
+    "Creating",
+    "Pending account linking",
+    "Pending additional validation",
+    "Requested deletion",
+    "Deleting",
+    "Deleted",
+    "Error creating",
+    "Error deleting",
+];
+
 impl Builder<'_> {
     fn partitions(&self, r: &Resource) -> Vec<String> {
         let s = &self.cfg.slurm;
@@ -120,10 +133,25 @@ impl Builder<'_> {
             (!invalid.contains(user)).then(|| valid.get(user).cloned().unwrap_or_default())
         };
         for m in &team {
-            let (Some(username), Some("OK")) = (
-                m.offering_user_username.as_deref(),
-                m.offering_user_state.as_deref(),
-            ) else {
+            match m.offering_user_state.as_deref() {
+                Some("OK") => {}
+                None => continue,
+                Some(s) if NOT_YET_OR_NO_LONGER.contains(&s) => continue,
+                Some(s) => {
+                    // A state Mastermind does not have: whether this member should be in
+                    // SLURM is unknown, so nobody is removed from the account for it.
+                    self.out.keep_users.insert(account.to_string());
+                    self.out.diagnostics.push(Diagnostic::error(
+                        "unknown_offering_user_state",
+                        format!(
+                            "resource {:?}: team member {}: offering user state {s:?} is not one Waldur has; not added, and the users of {account} are kept as they are",
+                            r.name, m.username
+                        ),
+                    ));
+                    continue;
+                }
+            }
+            let Some(username) = m.offering_user_username.as_deref() else {
                 continue;
             };
             if username.is_empty() {

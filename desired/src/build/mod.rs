@@ -38,6 +38,16 @@ pub struct BuildContext {
 /// on a provisioned resource).
 const LIVE_STATES: [&str; 4] = ["OK", "Erred", "Updating", "Terminating"];
 
+/// Mastermind's resource states.
+const KNOWN_STATES: [&str; 6] = [
+    "OK",
+    "Erred",
+    "Creating",
+    "Updating",
+    "Terminating",
+    "Terminated",
+];
+
 /// Builds the desired state of one offering.
 /// Diagnostic code of a setting of the file this agent does not act on, where that
 /// changes what SLURM ends up holding; plans show these first.
@@ -117,6 +127,20 @@ impl Builder<'_> {
 
     fn resource(&mut self, r: &Resource, order: Option<&Order>) {
         let kind = order.map(|o| &o.kind);
+        if !KNOWN_STATES.contains(&r.state.as_str()) {
+            // Not Mastermind's enum: nothing is inferred from it (the account, if any,
+            // is left alone like one Waldur does not list).
+            self.out.diagnostics.push(Diagnostic::warning(
+                "unknown_resource_state",
+                format!(
+                    "resource {:?} ({}) has state {:?}, which Waldur does not have; left alone",
+                    r.name,
+                    hex(&r.uuid),
+                    r.state
+                ),
+            ));
+            return;
+        }
         let live = LIVE_STATES.contains(&r.state.as_str()) && r.backend_id().is_some();
         match kind {
             Some(OrderKind::Create | OrderKind::Restore) => self.allocation(r, order),

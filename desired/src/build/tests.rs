@@ -167,6 +167,38 @@ fn bad_usernames_never_become_commands() {
 }
 
 #[test]
+fn offering_user_states_decide_membership_and_an_unknown_one_keeps_the_users() {
+    let r = resource(
+        &NEW.replace("\"Creating\"", "\"OK\"")
+            .replace("\"backend_id\": \"\"", "\"backend_id\": \"hpc_x\""),
+    );
+    let with_state = |state: &str| {
+        let mut d = docs(vec![r.clone()], vec![]);
+        d.teams.values_mut().next().unwrap()[0].offering_user_state = Some(state.into());
+        build(&config(), &d)
+    };
+    let ok = with_state("OK");
+    assert_eq!(ok.associations.len(), 1);
+    for gone in [
+        "Deleted",
+        "Requested",
+        "Error creating",
+        "Pending account linking",
+    ] {
+        let out = with_state(gone);
+        assert!(out.associations.is_empty(), "{gone}");
+        assert!(!out.keep_users.contains("hpc_x"), "{gone}");
+    }
+    let odd = with_state("Approved");
+    assert!(odd.associations.is_empty());
+    assert!(odd.keep_users.contains("hpc_x"));
+    assert!(odd
+        .diagnostics
+        .iter()
+        .any(|x| x.code == "unknown_offering_user_state"));
+}
+
+#[test]
 fn odd_orders_load_and_are_skipped() {
     let orders: Vec<Order> = serde_json::from_str(
         r#"[{"uuid": "dd000000000000000000000000000001", "type": "Migrate", "state": "executing", "marketplace_resource_uuid": "aa000000000000000000000000000001"},
@@ -216,6 +248,24 @@ fn a_limit_that_would_lift_the_cap_is_an_error_not_unlimited() {
     let spec = &out.accounts["hpc_x"];
     assert!(!spec.fields.contains_key(&AccountField::GrpTresMins));
     assert!(out.diagnostics.iter().any(|d| d.code == "invalid_limit"));
+}
+
+#[test]
+fn a_limit_component_waldur_does_not_name_is_left_to_slurm() {
+    // cpu is a limit component; a live resource whose limits leave it out keeps SLURM's
+    // cpu cap: the planner is told not to clear it, and the plan says why.
+    let live = resource(
+        &NEW.replace("\"Creating\"", "\"OK\"")
+            .replace("\"backend_id\": \"\"", "\"backend_id\": \"hpc_x\"")
+            .replace(r#""cpu": 10, "#, ""),
+    );
+    let out = build(&config(), &docs(vec![live], vec![]));
+    let Some(Value::Tres(m)) = out.accounts["hpc_x"].fields.get(&AccountField::GrpTresMins) else {
+        panic!("GrpTRESMins managed");
+    };
+    assert!(!m.contains_key("cpu"), "{m:?}");
+    assert_eq!(out.unnamed_limits["hpc_x"], ["cpu".to_string()].into());
+    assert!(out.diagnostics.iter().any(|d| d.code == "limit_not_named"));
 }
 
 #[test]

@@ -112,7 +112,16 @@ impl Planner<'_> {
             // Only TRES the cluster knows are compared: an entry left out of the desired
             // limits as unknown is left alone, never cleared (-1 would lift its cap).
             let have = match current.get(*field) {
-                Value::Tres(m) => Value::Tres(self.known_tres(&m)),
+                Value::Tres(m) => {
+                    let mut m = self.known_tres(&m);
+                    // Entries Waldur's limits do not name stay too (never -1).
+                    if *field == AccountField::GrpTresMins {
+                        if let Some(unnamed) = self.desired.unnamed_limits.get(&spec.name) {
+                            m.retain(|t, _| !unnamed.contains(t));
+                        }
+                    }
+                    Value::Tres(m)
+                }
                 other => other,
             };
             let equal = match (field, wanted) {
