@@ -48,6 +48,9 @@ pub struct Partition {
 pub struct Resource {
     #[serde(deserialize_with = "uuid")]
     pub uuid: String,
+    /// Checked against the offering asked for (older snapshots may leave it out).
+    #[serde(default, deserialize_with = "optional_uuid")]
+    pub offering_uuid: Option<String>,
     pub name: String,
     pub slug: String,
     pub state: String,
@@ -238,6 +241,17 @@ impl WaldurDocs {
             let mut seen = std::collections::BTreeSet::new();
             uuids.into_iter().find(|u| !seen.insert(*u))
         }
+        if let Some(r) = self.resources.iter().find(|r| {
+            r.offering_uuid
+                .as_deref()
+                .is_some_and(|o| o != offering_uuid)
+        }) {
+            return Err(format!(
+                "resource {} is of offering {}: the list is not this offering's",
+                r.uuid,
+                r.offering_uuid.as_deref().unwrap_or("?")
+            ));
+        }
         if let Some(u) = repeated(self.resources.iter().map(|r| r.uuid.as_str())) {
             return Err(format!(
                 "resource {u} is listed twice: the resource list changed while it was read"
@@ -286,6 +300,17 @@ where
             agent_reconcile::escape::text(&text)
         ))
     })
+}
+
+/// [`uuid`] for a key that may be absent or `null`.
+fn optional_uuid<'de, D>(d: D) -> Result<Option<String>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    match Option::<String>::deserialize(d)? {
+        None => Ok(None),
+        Some(text) => uuid(serde::de::value::StringDeserializer::<D::Error>::new(text)).map(Some),
+    }
 }
 
 /// A JSON number or numeric string as f64 (Waldur sends limits both ways).

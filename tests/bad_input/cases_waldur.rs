@@ -193,6 +193,18 @@ pub fn cases() -> Vec<Case> {
             })
         })
         .refused(&["resource cc000000000000000000000000000001 is listed twice"]),
+        doc("a resource of another offering", |f| {
+            f.set(
+                LATTICE,
+                "offering_uuid",
+                json!("ffffffff-ffff-ffff-ffff-ffffffffffff"),
+            )
+        })
+        .refused(&["is of offering ffffffffffffffffffffffffffffffff"]),
+        doc("resource offering_uuid junk", |f| {
+            f.set(LATTICE, "offering_uuid", json!("../offering"))
+        })
+        .refused(&["resources.json", "is not a UUID"]),
         doc("one order listed twice", |f| {
             f.json(ORDERS, |v| {
                 let twin = v[1].clone();

@@ -338,3 +338,18 @@ fn a_list_that_repeats_an_item_is_not_a_consistent_read() {
         .unwrap_err()
         .contains("listed twice"));
 }
+
+#[test]
+fn a_resource_of_another_offering_is_not_a_consistent_read() {
+    let mut r = resource(NEW);
+    r.offering_uuid = Some("00000000000000000000000000000001".into());
+    let mut d = docs(vec![r.clone()], vec![]);
+    assert_eq!(d.consistent("00000000000000000000000000000001"), Ok(()));
+    r.uuid = "aa000000000000000000000000000002".into();
+    r.offering_uuid = Some("00000000000000000000000000000009".into());
+    d.resources.push(r);
+    assert!(d
+        .consistent("00000000000000000000000000000001")
+        .unwrap_err()
+        .contains("is of offering 00000000000000000000000000000009"));
+}

@@ -32,8 +32,9 @@ pub const RESOURCE_STATES: [&str; 5] = ["OK", "Erred", "Creating", "Updating", "
 
 /// The resource fields the builder reads (`field=` keeps pages small: Waldur's full
 /// resource document is several times larger).
-pub const RESOURCE_FIELDS: [&str; 19] = [
+pub const RESOURCE_FIELDS: [&str; 20] = [
     "uuid",
+    "offering_uuid",
     "name",
     "slug",
     "state",
