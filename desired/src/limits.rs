@@ -294,6 +294,16 @@ mod tests {
         assert_eq!(map["gpu"], 80);
     }
 
+    fn limits_for(comps: &IndexMap<String, Component>, json: &str) -> GrpLimits {
+        let limits: BTreeMap<String, Value> = serde_json::from_str(json).unwrap();
+        grp_tres_mins(&LimitInputs {
+            components: comps,
+            waldur_limits: &limits,
+            period: None,
+        })
+        .unwrap()
+    }
+
     #[test]
     fn a_limit_component_waldur_does_not_name_is_left_alone_not_cleared() {
         let mut comps = IndexMap::new();
@@ -303,13 +313,7 @@ mod tests {
             "mem".into(),
             comp(AccountingType::Usage, 61440.0, Some(10.0)),
         );
-        let limits: BTreeMap<String, Value> = serde_json::from_str(r#"{"cpu": 10}"#).unwrap();
-        let got = grp_tres_mins(&LimitInputs {
-            components: &comps,
-            waldur_limits: &limits,
-            period: None,
-        })
-        .unwrap();
+        let got = limits_for(&comps, r#"{"cpu": 10}"#);
         assert_eq!(
             got.tres,
             TresMap::from([("cpu".into(), 600_000), ("mem".into(), 614_400)])
@@ -330,13 +334,7 @@ mod tests {
             ("node_hours".to_string(), node),
             ("cores".to_string(), cores),
         ]);
-        let limits: BTreeMap<String, Value> = serde_json::from_str(r#"{"cores": 5}"#).unwrap();
-        let got = grp_tres_mins(&LimitInputs {
-            components: &comps,
-            waldur_limits: &limits,
-            period: None,
-        })
-        .unwrap();
+        let got = limits_for(&comps, r#"{"cores": 5}"#);
         assert_eq!(got.tres, TresMap::from([("cpu".into(), 5)]));
         assert_eq!(got.unnamed, BTreeSet::from(["gpu".to_string()]));
     }

@@ -139,15 +139,9 @@ impl Builder<'_> {
                 Some(s) if NOT_YET_OR_NO_LONGER.contains(&s) => continue,
                 Some(s) => {
                     // A state Mastermind does not have: whether this member should be in
-                    // SLURM is unknown, so nobody is removed from the account for it.
-                    self.out.keep_users.insert(account.to_string());
-                    self.out.diagnostics.push(Diagnostic::error(
-                        "unknown_offering_user_state",
-                        format!(
-                            "resource {:?}: team member {}: offering user state {s:?} is not one Waldur has; not added, and the users of {account} are kept as they are",
-                            r.name, m.username
-                        ),
-                    ));
+                    // SLURM is unknown.
+                    let why = format!("offering user state {s:?} is not one Waldur has");
+                    self.unsure_member(r, account, &m.username, "unknown_offering_user_state", why);
                     continue;
                 }
             }
@@ -160,16 +154,8 @@ impl Builder<'_> {
             let user = match names::user(username) {
                 Ok(u) => u,
                 Err(e) => {
-                    // Who this member is in SLURM is unknown, so the member list is not
-                    // the whole truth: nobody is removed from the account on its grounds.
-                    self.out.keep_users.insert(account.to_string());
-                    self.out.diagnostics.push(Diagnostic::error(
-                        "invalid_name",
-                        format!(
-                            "resource {:?}: team member {}: {e}; not added, and the users of {account} are kept as they are",
-                            r.name, m.username
-                        ),
-                    ));
+                    // Who this member is in SLURM is unknown.
+                    self.unsure_member(r, account, &m.username, "invalid_name", e.to_string());
                     continue;
                 }
             };
@@ -194,6 +180,26 @@ impl Builder<'_> {
                 );
             }
         }
+    }
+
+    /// A member the agent cannot place: the member list is then not the whole truth, so
+    /// nobody is removed from the account on its grounds.
+    fn unsure_member(
+        &mut self,
+        r: &Resource,
+        account: &str,
+        member: &str,
+        code: &str,
+        why: String,
+    ) {
+        self.out.keep_users.insert(account.to_string());
+        self.out.diagnostics.push(Diagnostic::error(
+            code,
+            format!(
+                "resource {:?}: team member {member}: {why}; not added, and the users of {account} are kept as they are",
+                r.name
+            ),
+        ));
     }
 
     /// Per-user MaxTRESMins, when the per-user limits were read: user -> TRES map, and the
