@@ -226,7 +226,8 @@ pub struct WaldurDocs {
 
 impl WaldurDocs {
     /// Whether the documents can be one consistent read of offering `offering_uuid` (hex):
-    /// the offering asked for, and every resource and order listed once. Page-number
+    /// the offering asked for, every resource of that offering, and every resource and
+    /// order listed once. Page-number
     /// pagination over a list that changes while it is read repeats one item and drops
     /// another with the same total count, so a repeat means the list is not the whole
     /// truth.

@@ -129,23 +129,26 @@ pub fn plain_url(url: &str) -> bool {
     !url.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
+/// `user@host:port` of `scheme://user@host:port/path…`.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#']).next().unwrap_or("")
+}
+
 /// Whether `scheme://user[:pass]@host…` carries credentials before the host.
 pub fn has_userinfo(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    authority.contains('@')
+    authority(url).contains('@')
 }
 
 /// `http://` to a host other than this one (loopback is where a local proxy or a test
 /// Waldur listens).
 fn plain_http_off_host(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
+    if !url.starts_with("http://") {
         return false;
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = match authority.strip_prefix('[') {
+    }
+    let host = match authority(url).strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => authority.split(':').next().unwrap_or(""),
+        None => authority(url).split(':').next().unwrap_or(""),
     };
     let loopback = host.eq_ignore_ascii_case("localhost")
         || host
